@@ -1,0 +1,33 @@
+# Two entry points for a fresh machine with only Python 3.11+: `make demo` and `make test`.
+# Each bootstraps uv into .tools/ and the locked environment into .venv/ by itself.
+PYTHON ?= python3
+UV := .tools/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test lint typecheck clean
+
+$(UV):
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --extra local --compile-bytecode --quiet
+	touch $@
+
+demo: $(VENV)/.synced
+	$(PY) -m demo
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.synced
+	$(VENV)/bin/mypy
+
+test: lint typecheck
+	$(VENV)/bin/pytest -q
+
+clean:
+	rm -rf .tools $(VENV) demo-home

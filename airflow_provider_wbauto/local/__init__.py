@@ -1,0 +1,120 @@
+"""An embedded W&B-compatible backend: W&B's GraphQL names on SQLite, for tests, demos and offline work.
+
+It imports nothing of the provider: it stands in for W&B, it is not part of the provider's logic.
+``LocalWandb`` runs the server as a child process on a free loopback port, and gives the ``Store``
+on the same database file for recording a scenario while the server serves it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import httpx
+
+from .fixtures import FixtureError, load, load_file
+from .store import Store, StoreError
+
+__all__ = ["FixtureError", "LocalWandb", "Store", "StoreError", "load", "load_file"]
+
+
+class LocalWandb:
+    """Start ``python -m airflow_provider_wbauto.local serve`` on 127.0.0.1 and stop it on exit."""
+
+    def __init__(
+        self,
+        db: str | Path,
+        *,
+        api_key: str = "local-key",
+        entity: str | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.db = str(db)
+        self.api_key = api_key
+        self.entity = entity
+        self.startup_timeout = startup_timeout
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+        self._store: Store | None = None
+
+    def start(self) -> LocalWandb:
+        cmd = [
+            sys.executable,
+            "-m",
+            "airflow_provider_wbauto.local",
+            "serve",
+            "--port",
+            "0",
+            "--db",
+            self.db,
+            "--api-key",
+            self.api_key,
+        ]
+        if self.entity:
+            cmd += ["--entity", self.entity]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ})
+        assert self._proc.stdout is not None
+        line = _readline(self._proc.stdout, self.startup_timeout)
+        if not line.startswith("listening on "):
+            self.stop()
+            raise RuntimeError(f"local W&B server did not start: {line!r}")
+        self.url = line.removeprefix("listening on ").strip()
+        return self
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.db)
+        return self._store
+
+    def admin(self, method: str, path: str, json: Any = None) -> Any:
+        """Call an admin endpoint (``/_local/faults``, ``/_local/stats``)."""
+        response = httpx.request(method, self.url + path, json=json, auth=("api", self.api_key), timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def inject(self, **fault: Any) -> None:
+        self.admin("POST", "/_local/faults", fault)
+
+    def clear_faults(self) -> None:
+        self.admin("DELETE", "/_local/faults")
+
+    def requests(self, path: str = "/graphql") -> int:
+        return int(self.admin("GET", "/_local/stats")["requests"].get(path, 0))
+
+    def stop(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=15)
+            if self._proc.stdout:
+                self._proc.stdout.close()
+            self._proc = None
+
+    def __enter__(self) -> LocalWandb:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+
+def _readline(stream: IO[str], timeout: float) -> str:
+    """The first line the child prints, or '' if it prints nothing within ``timeout``."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        return ""

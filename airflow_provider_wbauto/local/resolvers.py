@@ -1,0 +1,794 @@
+"""GraphQL resolvers of the local W&B stand-in: the schema file bound to the SQLite store.
+
+Nodes are plain dicts whose keys are the GraphQL field names (graphql-core's default resolver reads
+them); fields that need another query get a resolver below. ``_pk`` keys carry row ids.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+from graphql import GraphQLSchema, build_schema
+
+from .mongo_sql import artifact_field, compile_filter, run_field
+from .store import REGISTRY_PREFIX, Store, StoreError, gid, parse_gid
+
+Node = dict[str, Any]
+FEATURES = (
+    "ARTIFACT_MEMBERSHIP_IN_LINK_ARTIFACT_RESPONSE",
+    "AUTOMATION_EVENT_RUN_METRIC",
+    "AUTOMATION_EVENT_RUN_METRIC_CHANGE",
+    "AUTOMATION_EVENT_RUN_STATE",
+)
+MAX_PAGE = 1000
+
+
+def _store(info: Any) -> Store:
+    store: Store = info.context["store"]
+    return store
+
+
+# -- paging --------------------------------------------------------------------------------------
+
+
+def _cursor(values: list[Any]) -> str:
+    return base64.b64encode(json.dumps(values).encode()).decode()
+
+
+def _uncursor(cursor: str | None) -> list[Any] | None:
+    if not cursor:
+        return None
+    try:
+        value = json.loads(base64.b64decode(cursor))
+    except ValueError:
+        raise StoreError(f"invalid cursor {cursor!r}") from None
+    if not isinstance(value, list):
+        raise StoreError(f"invalid cursor {cursor!r}")
+    return value
+
+
+def _page_size(first: int | None, default: int = 50) -> int:
+    if first is None:
+        return default
+    if first < 0:
+        raise StoreError("first must not be negative")
+    return min(first, MAX_PAGE)
+
+
+def _connection(nodes: list[Node], cursors: list[str], has_next: bool, **extra: Any) -> Node:
+    edges = [{"node": n, "cursor": c} for n, c in zip(nodes, cursors, strict=True)]
+    return {
+        "edges": edges,
+        "pageInfo": {
+            "startCursor": cursors[0] if cursors else None,
+            "endCursor": cursors[-1] if cursors else None,
+            "hasNextPage": has_next,
+            "hasPreviousPage": False,
+        },
+        **extra,
+    }
+
+
+def _offset_page(
+    store: Store,
+    rows_sql: str,
+    params: list[Any],
+    after: str | None,
+    first: int | None,
+    make: Callable[[sqlite3.Row], Node],
+) -> tuple[list[Node], list[str], bool]:
+    """Offset paging for lists that only grow at the end (collections, versions, memberships)."""
+    start = int((_uncursor(after) or [0])[0])
+    size = _page_size(first)
+    rows = store.query(rows_sql + " LIMIT ? OFFSET ?", [*params, size + 1, start])
+    nodes = [make(r) for r in rows[:size]]
+    return nodes, [_cursor([start + i + 1]) for i in range(len(nodes))], len(rows) > size
+
+
+# -- node builders --------------------------------------------------------------------------------
+
+
+def project_node(row: sqlite3.Row) -> Node:
+    return {
+        "_pk": row["id"],
+        "id": gid("Project", row["id"]),
+        "internalId": str(row["id"]),
+        "name": row["name"],
+        "entityName": row["entity"],
+        "entity": entity_node(row["entity"]),
+        "createdAt": row["created_at"],
+        "readOnly": False,
+        "isBenchmark": False,
+        "user": USER,
+    }
+
+
+def entity_node(name: str) -> Node:
+    """An entity that is its own organization: registries of ``acme`` live in ``acme``."""
+    org: Node = {"id": gid("Organization", name), "name": name, "coreWeaveOrganizationId": None}
+    user = {**USER, "entity": name, "organizations": [org]}
+    node: Node = {"id": gid("Entity", name), "name": name, "organization": org, "user": user}
+    org["orgEntity"] = node
+    return node
+
+
+USER: Node = {
+    "id": gid("User", 1),
+    "name": "local",
+    "username": "local",
+    "email": "local@localhost",
+    "entity": None,
+    "admin": True,
+    "flags": "{}",
+    "organizations": [],
+}
+
+
+def run_node(row: sqlite3.Row) -> Node:
+    return {
+        "_pk": row["id"],
+        "_project_pk": row["project_id"],
+        "id": gid("Run", row["id"]),
+        "name": row["name"],
+        "displayName": row["display_name"],
+        "state": row["state"],
+        "projectId": str(row["project_id"]),
+        "user": USER,
+        "tags": json.loads(row["tags"]),
+        "sweepName": None,
+        "group": row["group_name"],
+        "jobType": row["job_type"],
+        "commit": None,
+        "host": None,
+        "readOnly": False,
+        "createdAt": row["created_at"],
+        "updatedAt": row["heartbeat_at"],
+        "heartbeatAt": row["heartbeat_at"],
+        "description": row["notes"],
+        "notes": row["notes"],
+        "historyLineCount": row["history_line_count"],
+        "config": row["config"],
+        "summaryMetrics": row["summary"],
+        "systemMetrics": "{}",
+        "historyKeys": json.loads(row["history_keys"]) or {"lastStep": -1, "keys": {}},
+    }
+
+
+def collection_node(row: sqlite3.Row) -> Node:
+    return {
+        "_pk": row["id"],
+        "_project_pk": row["project_id"],
+        "__typename": "ArtifactSequence" if row["kind"] == "SEQUENCE" else "ArtifactPortfolio",
+        "id": gid("ArtifactCollection", row["id"]),
+        "name": row["name"],
+        "description": row["description"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["created_at"],
+        "defaultArtifactType": type_node(row["project_id"], row["type"]),
+        "tags": {"edges": []},
+    }
+
+
+def type_node(project_pk: int, name: str) -> Node:
+    return {"_project_pk": project_pk, "id": gid("ArtifactType", f"{project_pk}:{name}"), "name": name}
+
+
+def artifact_node(row: sqlite3.Row) -> Node:
+    return {
+        "_pk": row["id"],
+        "_sequence_pk": row["sequence_id"],
+        "id": gid("Artifact", row["id"]),
+        "versionIndex": row["version_index"],
+        "description": row["description"],
+        "metadata": row["metadata"],
+        "ttlDurationSeconds": -1,
+        "ttlIsInherited": True,
+        "tags": [],
+        "historyStep": None,
+        "state": row["state"],
+        "size": 0,
+        "digest": row["digest"],
+        "digestAlgorithm": "MANIFEST_MD5",
+        "commitHash": row["digest"][:12],
+        "fileCount": 0,
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
+    }
+
+
+def membership_node(row: sqlite3.Row) -> Node:
+    return {
+        "_pk": row["id"],
+        "_collection_pk": row["collection_id"],
+        "_artifact_pk": row["artifact_id"],
+        "id": gid("ArtifactCollectionMembership", row["id"]),
+        "versionIndex": row["version_index"],
+        "createdAt": row["created_at"],
+    }
+
+
+def alias_node(row: sqlite3.Row) -> Node:
+    return {
+        "_collection_pk": row["collection_id"],
+        "_artifact_pk": row["artifact_id"],
+        "id": gid("ArtifactAlias", row["id"]),
+        "alias": row["alias"],
+    }
+
+
+# -- lookups ----------------------------------------------------------------------------------------
+
+
+def _row(store: Store, sql: str, params: list[Any]) -> sqlite3.Row | None:
+    return store.one(sql, params)
+
+
+def _collection_by_pk(store: Store, pk: int) -> Node | None:
+    row = _row(store, "SELECT * FROM collection WHERE id=?", [pk])
+    return collection_node(row) if row else None
+
+
+def _artifact_by_pk(store: Store, pk: int) -> Node | None:
+    row = _row(store, "SELECT * FROM artifact WHERE id=?", [pk])
+    return artifact_node(row) if row else None
+
+
+def _project_by_pk(store: Store, pk: int) -> Node | None:
+    row = _row(store, "SELECT * FROM project WHERE id=?", [pk])
+    return project_node(row) if row else None
+
+
+def _member(store: Store, project_pk: int, name: str) -> sqlite3.Row | None:
+    """``collection:vN`` or ``collection:alias`` (``collection`` alone = ``:latest``)."""
+    collection, _, version = name.partition(":")
+    version = version or "latest"
+    coll = _row(store, "SELECT id FROM collection WHERE project_id=? AND name=?", [project_pk, collection])
+    if coll is None:
+        return None
+    if version.startswith("v") and version[1:].isdigit():
+        return _row(
+            store,
+            "SELECT * FROM membership WHERE collection_id=? AND version_index=?",
+            [coll["id"], int(version[1:])],
+        )
+    return _row(
+        store,
+        "SELECT m.* FROM membership m JOIN alias a ON a.collection_id=m.collection_id"
+        " AND a.artifact_id=m.artifact_id WHERE m.collection_id=? AND a.alias=?",
+        [coll["id"], version],
+    )
+
+
+# -- Query ------------------------------------------------------------------------------------------
+
+
+def q_viewer(_: Any, info: Any) -> Node:
+    entity = info.context.get("default_entity")
+    teams = [{"node": entity_node(entity)}] if entity else []
+    orgs = [entity_node(entity)["organization"]] if entity else []
+    return {**USER, "entity": entity, "teams": {"edges": teams}, "organizations": orgs}
+
+
+def q_server_info(_: Any, info: Any) -> Node:
+    return {"features": [{"name": f, "isEnabled": True} for f in FEATURES], "cliVersionInfo": {}}
+
+
+def q_entity(_: Any, info: Any, name: str | None = None) -> Node | None:
+    return entity_node(name) if name else None
+
+
+def q_organization(_: Any, info: Any, name: str | None = None) -> Node | None:
+    return entity_node(name)["organization"] if name else None
+
+
+def q_project(_: Any, info: Any, name: str | None = None, entityName: str | None = None) -> Node | None:
+    entity = entityName or info.context.get("default_entity")
+    row = _row(_store(info), "SELECT * FROM project WHERE entity=? AND name=?", [entity, name])
+    return project_node(row) if row else None
+
+
+def q_artifact(_: Any, info: Any, id: str) -> Node | None:
+    return _artifact_by_pk(_store(info), parse_gid(id, "Artifact"))
+
+
+def q_artifact_collection(_: Any, info: Any, id: str) -> Node | None:
+    return _collection_by_pk(_store(info), parse_gid(id, "ArtifactCollection"))
+
+
+# -- Project ----------------------------------------------------------------------------------------
+
+_RUN_ORDER = {
+    "created_at": "run.created_at",
+    "createdAt": "run.created_at",
+    "heartbeat_at": "run.heartbeat_at",
+    "heartbeatAt": "run.heartbeat_at",
+    "name": "run.name",
+    "display_name": "run.display_name",
+    "history_line_count": "run.history_line_count",
+}
+
+
+def project_run_count(project: Node, info: Any, filters: str | None = None) -> int:
+    where, params = compile_filter(filters, run_field)
+    row = _store(info).one(f"SELECT COUNT(*) AS n FROM run WHERE project_id=? AND {where}", [project["_pk"], *params])
+    return int(row["n"]) if row else 0
+
+
+def project_runs(
+    project: Node,
+    info: Any,
+    filters: str | None = None,
+    after: str | None = None,
+    first: int | None = None,
+    order: str | None = None,
+) -> Node:
+    """Keyset paging on (order column, id), so runs updated between pages are neither skipped nor repeated."""
+    where, params = compile_filter(filters, run_field)
+    order = order or "+created_at"
+    desc = order.startswith("-")
+    column = _RUN_ORDER.get(order.lstrip("+-"), "run.created_at")
+    size = _page_size(first)
+    sql = f"SELECT run.* FROM run WHERE run.project_id=? AND {where}"
+    args: list[Any] = [project["_pk"], *params]
+    last = _uncursor(after)
+    if last is not None:
+        op = "<" if desc else ">"
+        sql += f" AND ({column} {op} ? OR ({column} = ? AND run.id {op} ?))"
+        args += [last[0], last[0], last[1]]
+    direction = "DESC" if desc else "ASC"
+    sql += f" ORDER BY {column} {direction}, run.id {direction} LIMIT ?"
+    rows = _store(info).query(sql, [*args, size + 1])
+    key = column.split(".")[1]
+    nodes = [run_node(r) for r in rows[:size]]
+    cursors = [_cursor([r[key], r["id"]]) for r in rows[:size]]
+    return _connection(nodes, cursors, len(rows) > size)
+
+
+def project_run(project: Node, info: Any, name: str) -> Node | None:
+    row = _store(info).one("SELECT * FROM run WHERE project_id=? AND name=?", [project["_pk"], name])
+    return run_node(row) if row else None
+
+
+def project_artifact_type(project: Node, info: Any, name: str) -> Node | None:
+    row = _store(info).one("SELECT 1 FROM collection WHERE project_id=? AND type=?", [project["_pk"], name])
+    return type_node(project["_pk"], name) if row else None
+
+
+def project_artifact_types(project: Node, info: Any, after: str | None = None, first: int | None = None) -> Node:
+    nodes, cursors, more = _offset_page(
+        _store(info),
+        "SELECT DISTINCT type FROM collection WHERE project_id=? ORDER BY type",
+        [project["_pk"]],
+        after,
+        first,
+        lambda r: type_node(project["_pk"], r["type"]),
+    )
+    return _connection(nodes, cursors, more, totalCount=len(nodes))
+
+
+def _collections(
+    store: Store,
+    sql_where: str,
+    params: list[Any],
+    after: str | None,
+    first: int | None,
+    kinds: list[str] | None,
+) -> Node:
+    if kinds:
+        sql_where += " AND kind IN (" + ",".join("?" for _ in kinds) + ")"
+        params = [*params, *kinds]
+    total = store.query(f"SELECT COUNT(*) AS n FROM collection WHERE {sql_where}", params)[0]["n"]
+    nodes, cursors, more = _offset_page(
+        store,
+        f"SELECT * FROM collection WHERE {sql_where} ORDER BY id",
+        params,
+        after,
+        first,
+        collection_node,
+    )
+    return _connection(nodes, cursors, more, totalCount=total)
+
+
+def project_artifact_collections(
+    project: Node,
+    info: Any,
+    after: str | None = None,
+    first: int | None = None,
+    filters: str | None = None,
+    order: str | None = None,
+    collectionTypes: list[str] | None = None,
+) -> Node:
+    return _collections(_store(info), "project_id=?", [project["_pk"]], after, first, collectionTypes)
+
+
+def project_artifact_collection(project: Node, info: Any, name: str) -> Node | None:
+    row = _store(info).one("SELECT * FROM collection WHERE project_id=? AND name=?", [project["_pk"], name])
+    return collection_node(row) if row else None
+
+
+def project_membership(project: Node, info: Any, name: str) -> Node | None:
+    row = _member(_store(info), project["_pk"], name)
+    return membership_node(row) if row else None
+
+
+def project_artifact(project: Node, info: Any, name: str) -> Node | None:
+    row = _member(_store(info), project["_pk"], name)
+    return _artifact_by_pk(_store(info), row["artifact_id"]) if row else None
+
+
+# -- ArtifactType -------------------------------------------------------------------------------------
+
+
+def type_collection(atype: Node, info: Any, name: str) -> Node | None:
+    row = _store(info).one(
+        "SELECT * FROM collection WHERE project_id=? AND type=? AND name=?",
+        [atype["_project_pk"], atype["name"], name],
+    )
+    return collection_node(row) if row else None
+
+
+def type_collections(atype: Node, info: Any, after: str | None = None, first: int | None = None, **_: Any) -> Node:
+    return _collections(
+        _store(info), "project_id=? AND type=?", [atype["_project_pk"], atype["name"]], after, first, None
+    )
+
+
+def type_artifact(atype: Node, info: Any, name: str) -> Node | None:
+    row = _member(_store(info), atype["_project_pk"], name)
+    return _artifact_by_pk(_store(info), row["artifact_id"]) if row else None
+
+
+# -- ArtifactCollection ---------------------------------------------------------------------------------
+
+
+def collection_project(coll: Node, info: Any) -> Node | None:
+    return _project_by_pk(_store(info), coll["_project_pk"])
+
+
+def collection_artifacts(
+    coll: Node,
+    info: Any,
+    after: str | None = None,
+    first: int | None = None,
+    order: str | None = None,
+    filters: str | None = None,
+) -> Node:
+    where, params = compile_filter(filters, artifact_field)
+    direction = "ASC" if (order or "").lstrip("+") in ("versionIndex", "createdAt", "created_at") else "DESC"
+    if (order or "").startswith("-"):
+        direction = "DESC"
+    base = f"FROM membership m JOIN artifact ON artifact.id=m.artifact_id WHERE m.collection_id=? AND {where}"
+    args = [coll["_pk"], *params]
+    total = _store(info).one(f"SELECT COUNT(*) AS n {base}", args)
+    nodes, cursors, more = _offset_page(
+        _store(info),
+        f"SELECT artifact.*, m.version_index AS member_index {base} ORDER BY m.version_index {direction}",
+        args,
+        after,
+        first,
+        lambda r: {"_node": artifact_node(r), "version": f"v{r['member_index']}"},
+    )
+    edges = [{"node": n["_node"], "version": n["version"], "cursor": c} for n, c in zip(nodes, cursors, strict=True)]
+    page = _connection([], [], more, totalCount=total["n"] if total else 0)
+    page["edges"] = edges
+    page["pageInfo"]["endCursor"] = cursors[-1] if cursors else None
+    return page
+
+
+def collection_aliases(coll: Node, info: Any, after: str | None = None, first: int | None = None) -> Node:
+    nodes, cursors, more = _offset_page(
+        _store(info),
+        "SELECT * FROM alias WHERE collection_id=? ORDER BY id",
+        [coll["_pk"]],
+        after,
+        first,
+        alias_node,
+    )
+    return _connection(nodes, cursors, more)
+
+
+def collection_memberships(
+    coll: Node, info: Any, after: str | None = None, first: int | None = None, order: str | None = None
+) -> Node:
+    direction = "DESC" if (order or "").startswith("-") else "ASC"
+    nodes, cursors, more = _offset_page(
+        _store(info),
+        f"SELECT * FROM membership WHERE collection_id=? ORDER BY id {direction}",
+        [coll["_pk"]],
+        after,
+        first,
+        membership_node,
+    )
+    return _connection(nodes, cursors, more)
+
+
+def sequence_latest(coll: Node, info: Any) -> Node | None:
+    row = _store(info).one(
+        "SELECT * FROM artifact WHERE sequence_id=? ORDER BY version_index DESC LIMIT 1", [coll["_pk"]]
+    )
+    return artifact_node(row) if row else None
+
+
+# -- Artifact, alias, membership ------------------------------------------------------------------------
+
+
+def artifact_sequence(art: Node, info: Any) -> Node | None:
+    return _collection_by_pk(_store(info), art["_sequence_pk"])
+
+
+def artifact_type(art: Node, info: Any) -> Node:
+    row = _store(info).one("SELECT project_id, type FROM collection WHERE id=?", [art["_sequence_pk"]])
+    assert row is not None
+    return type_node(row["project_id"], row["type"])
+
+
+def artifact_aliases(art: Node, info: Any) -> list[Node]:
+    rows = _store(info).query("SELECT * FROM alias WHERE artifact_id=? ORDER BY id", [art["_pk"]])
+    return [alias_node(r) for r in rows]
+
+
+def artifact_memberships(art: Node, info: Any, after: str | None = None, first: int | None = None) -> Node:
+    nodes, cursors, more = _offset_page(
+        _store(info),
+        "SELECT * FROM membership WHERE artifact_id=? ORDER BY id",
+        [art["_pk"]],
+        after,
+        first,
+        membership_node,
+    )
+    return _connection(nodes, cursors, more)
+
+
+def alias_collection(alias: Node, info: Any) -> Node | None:
+    return _collection_by_pk(_store(info), alias["_collection_pk"])
+
+
+def alias_artifact(alias: Node, info: Any) -> Node | None:
+    return _artifact_by_pk(_store(info), alias["_artifact_pk"])
+
+
+def membership_aliases(member: Node, info: Any) -> list[Node]:
+    rows = _store(info).query(
+        "SELECT * FROM alias WHERE collection_id=? AND artifact_id=? ORDER BY id",
+        [member["_collection_pk"], member["_artifact_pk"]],
+    )
+    return [alias_node(r) for r in rows]
+
+
+# -- Run --------------------------------------------------------------------------------------------------
+
+
+def run_project(run: Node, info: Any) -> Node | None:
+    return _project_by_pk(_store(info), run["_project_pk"])
+
+
+def run_history(
+    run: Node, info: Any, samples: int | None = None, minStep: int | None = None, maxStep: int | None = None
+) -> list[str]:
+    """Rows with ``minStep <= _step < maxStep`` in step order, at most ``samples`` of them (never sampled)."""
+    sql = "SELECT row FROM history WHERE run_id=? AND step >= ?"
+    args: list[Any] = [run["_pk"], minStep if minStep is not None else -(2**63)]
+    if maxStep is not None:
+        sql += " AND step < ?"
+        args.append(maxStep)
+    sql += " ORDER BY step LIMIT ?"
+    args.append(samples if samples is not None else 500)
+    return [r["row"] for r in _store(info).query(sql, args)]
+
+
+def run_sampled_history(run: Node, info: Any, specs: list[str]) -> list[list[Node]]:
+    """Per spec, the rows holding every key of ``keys``, projected to those keys, in step order.
+
+    Unlike ``history``, ``maxStep`` is inclusive here: wandb-core 0.31 pages ``scan_history(keys=...)``
+    with ``minStep=k*n, maxStep=minStep+n-1`` (measured). A window no wider than ``samples`` is exact.
+    """
+    out = []
+    for raw in specs:
+        spec = json.loads(raw) if isinstance(raw, str) else raw
+        keys = list(dict.fromkeys(spec.get("keys") or []))
+        limit = int(spec.get("samples") or 500)
+        sql = "SELECT row FROM history WHERE run_id=? AND step >= ?"
+        args: list[Any] = [run["_pk"], spec.get("minStep", -(2**63))]
+        if spec.get("maxStep") is not None:
+            sql += " AND step <= ?"
+            args.append(spec["maxStep"])
+        for key in keys:
+            sql += " AND json_type(row, ?) IS NOT NULL"
+            args.append("$." + json.dumps(key))
+        sql += " ORDER BY step LIMIT ?"
+        rows = [json.loads(r["row"]) for r in _store(info).query(sql, [*args, limit])]
+        out.append([{k: row[k] for k in keys} if keys else row for row in rows])
+    return out
+
+
+def run_parquet_history(run: Node, info: Any, liveKeys: list[str]) -> Node:
+    # No parquet exports here: the client falls back to paging sampledHistory / history.
+    return {"parquetUrls": [], "liveData": []}
+
+
+def run_events(run: Node, info: Any, samples: int | None = None) -> list[str]:
+    return []
+
+
+# -- Mutations ---------------------------------------------------------------------------------------------
+
+
+def m_upsert_bucket(_: Any, info: Any, input: dict[str, Any]) -> Node:
+    store = _store(info)
+    entity = input.get("entityName") or info.context.get("default_entity")
+    project = input.get("modelName") or "uncategorized"
+    if not entity or not input.get("name"):
+        raise StoreError("upsertBucket needs entityName and name")
+    existed = store.one(
+        "SELECT 1 FROM run JOIN project p ON p.id=run.project_id WHERE p.entity=? AND p.name=? AND run.name=?",
+        [entity, project, input["name"]],
+    )
+    config = json.loads(input["config"]) if input.get("config") else None
+    summary = json.loads(input["summaryMetrics"]) if input.get("summaryMetrics") else None
+    pk = store.upsert_run(
+        entity,
+        project,
+        input["name"],
+        display_name=input.get("displayName"),
+        state=input.get("state"),
+        tags=input.get("tags"),
+        config=config,
+        summary=summary,
+        group=input.get("groupName"),
+        job_type=input.get("jobType"),
+        notes=input.get("notes"),
+    )
+    row = store.one("SELECT * FROM run WHERE id=?", [pk])
+    assert row is not None
+    return {"bucket": run_node(row), "inserted": existed is None}
+
+
+def _alias_targets(store: Store, artifact_pk: int, aliases: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    seq = store.one(
+        "SELECT c.name, p.entity, p.name AS project FROM artifact a JOIN collection c ON c.id=a.sequence_id"
+        " JOIN project p ON p.id=c.project_id WHERE a.id=?",
+        [artifact_pk],
+    )
+    if seq is None:
+        raise StoreError(f"artifact {artifact_pk} does not exist")
+    out = []
+    for item in aliases:
+        cid = store.collection_id(
+            item.get("entityName") or seq["entity"],
+            item.get("projectName") or seq["project"],
+            item["artifactCollectionName"],
+        )
+        out.append((cid, item["alias"]))
+    return out
+
+
+def m_add_aliases(_: Any, info: Any, input: dict[str, Any]) -> Node:
+    store = _store(info)
+    pk = parse_gid(input["artifactID"], "Artifact")
+    with store.transaction():
+        for cid, alias in _alias_targets(store, pk, input["aliases"]):
+            store.add_aliases(pk, cid, [alias])
+    return {"success": True, "clientMutationId": input.get("clientMutationId")}
+
+
+def m_delete_aliases(_: Any, info: Any, input: dict[str, Any]) -> Node:
+    store = _store(info)
+    pk = parse_gid(input["artifactID"], "Artifact")
+    with store.transaction():
+        for cid, alias in _alias_targets(store, pk, input["aliases"]):
+            store.remove_aliases(pk, cid, [alias])
+    return {"success": True, "clientMutationId": input.get("clientMutationId")}
+
+
+def m_link_artifact(_: Any, info: Any, input: dict[str, Any]) -> Node:
+    store = _store(info)
+    if not input.get("artifactID"):
+        raise StoreError("linkArtifact needs artifactID")
+    pk = parse_gid(input["artifactID"], "Artifact")
+    aliases = [a["alias"] for a in input.get("aliases") or []]
+    with store.transaction():
+        index = store.link(
+            pk, input["entityName"], input["projectName"], input["artifactPortfolioName"], aliases=aliases
+        )
+        cid = store.collection_id(input["entityName"], input["projectName"], input["artifactPortfolioName"])
+        row = store.one("SELECT * FROM membership WHERE collection_id=? AND artifact_id=?", [cid, pk])
+    assert row is not None
+    return {
+        "versionIndex": index,
+        "artifactMembership": membership_node(row),
+        "clientMutationId": input.get("clientMutationId"),
+    }
+
+
+def m_unlink_artifact(_: Any, info: Any, input: dict[str, Any]) -> Node:
+    store = _store(info)
+    store.unlink(
+        parse_gid(input["artifactID"], "Artifact"),
+        parse_gid(input["artifactPortfolioID"], "ArtifactCollection"),
+    )
+    return {"success": True, "clientMutationId": input.get("clientMutationId")}
+
+
+# -- binding ------------------------------------------------------------------------------------------------
+
+RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
+    "Query": {
+        "viewer": q_viewer,
+        "serverInfo": q_server_info,
+        "entity": q_entity,
+        "organization": q_organization,
+        "project": q_project,
+        "artifact": q_artifact,
+        "artifactCollection": q_artifact_collection,
+    },
+    "Mutation": {
+        "upsertBucket": m_upsert_bucket,
+        "linkArtifact": m_link_artifact,
+        "unlinkArtifact": m_unlink_artifact,
+        "addAliases": m_add_aliases,
+        "deleteAliases": m_delete_aliases,
+    },
+    "Project": {
+        "runCount": project_run_count,
+        "runs": project_runs,
+        "run": project_run,
+        "artifactType": project_artifact_type,
+        "artifactTypes": project_artifact_types,
+        "artifactCollections": project_artifact_collections,
+        "artifactCollection": project_artifact_collection,
+        "artifactCollectionMembership": project_membership,
+        "artifact": project_artifact,
+    },
+    "ArtifactType": {
+        "artifactCollection": type_collection,
+        "artifactCollections": type_collections,
+        "artifact": type_artifact,
+    },
+    "Artifact": {
+        "artifactSequence": artifact_sequence,
+        "artifactType": artifact_type,
+        "aliases": artifact_aliases,
+        "artifactMemberships": artifact_memberships,
+    },
+    "ArtifactAlias": {"artifactCollection": alias_collection, "artifact": alias_artifact},
+    "ArtifactCollectionMembership": {
+        "aliases": membership_aliases,
+        "artifactCollection": lambda m, info: _collection_by_pk(_store(info), m["_collection_pk"]),
+        "artifact": lambda m, info: _artifact_by_pk(_store(info), m["_artifact_pk"]),
+    },
+    "Run": {
+        "project": run_project,
+        "history": run_history,
+        "sampledHistory": run_sampled_history,
+        "parquetHistory": run_parquet_history,
+        "events": run_events,
+    },
+}
+_COLLECTION_FIELDS: dict[str, Callable[..., Any]] = {
+    "project": collection_project,
+    "artifacts": collection_artifacts,
+    "aliases": collection_aliases,
+    "artifactMemberships": collection_memberships,
+}
+RESOLVERS["ArtifactSequence"] = {**_COLLECTION_FIELDS, "latestArtifact": sequence_latest}
+RESOLVERS["ArtifactPortfolio"] = dict(_COLLECTION_FIELDS)
+
+
+def build() -> GraphQLSchema:
+    """The executable schema: ``schema.graphql`` with the resolvers above attached."""
+    sdl = resources.files(__package__).joinpath("schema.graphql").read_text()
+    schema = build_schema(sdl)
+    for type_name, fields in RESOLVERS.items():
+        gql_type = schema.get_type(type_name)
+        for field_name, resolver in fields.items():
+            gql_type.fields[field_name].resolve = resolver  # type: ignore[union-attr]
+    return schema
+
+
+def is_registry(project_name: str) -> bool:
+    return project_name.startswith(REGISTRY_PREFIX)

@@ -1,0 +1,46 @@
+"""Shared fixtures: a temporary AIRFLOW_HOME (set before anything imports airflow) and the local W&B server."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+_HOME = tempfile.mkdtemp(prefix="wbauto-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _HOME
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ["WANDB_SILENT"] = "true"
+os.environ.pop("WANDB_API_KEY", None)
+os.environ.pop("WANDB_BASE_URL", None)
+
+import pytest  # noqa: E402
+
+from airflow_provider_wbauto.local import LocalWandb  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+API_KEY = "local-test-key-" + "x" * 31
+
+
+@pytest.fixture(scope="session")
+def local_wandb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWandb]:
+    """One server process for the session; tests isolate themselves by entity name."""
+    db = tmp_path_factory.mktemp("wandb") / "local.db"
+    with LocalWandb(db, api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def backend(local_wandb: LocalWandb) -> Iterator[LocalWandb]:
+    """The session server, with faults and request counts cleared around the test."""
+    local_wandb.clear_faults()
+    local_wandb.admin("DELETE", "/_local/stats")
+    yield local_wandb
+    local_wandb.clear_faults()
+
+
+@pytest.fixture
+def entity() -> str:
+    return "e" + uuid.uuid4().hex[:10]
