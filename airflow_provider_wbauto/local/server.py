@@ -45,8 +45,8 @@ class Fault:
     count: int | None = 1
     status: int = 503
     seconds: float = 0.0
-    retry_after: float = 1.0
-    reset: float = 1.0
+    retry_after: float | None = 1.0
+    reset: float | None = 1.0
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Fault:
@@ -108,11 +108,11 @@ async def _apply_fault(request: Request, state: ServerState) -> Response | None:
     if fault.mode == "status":
         return JSONResponse({"error": f"injected fault {fault.status}"}, status_code=fault.status)
     if fault.mode == "rate_limit":
-        headers = {
-            "Retry-After": f"{fault.retry_after:g}",
-            "RateLimit-Reset": f"{fault.reset:g}",
-            "RateLimit-Remaining": "0",
-        }
+        headers = {"RateLimit-Remaining": "0"}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = f"{fault.retry_after:g}"
+        if fault.reset is not None:
+            headers["RateLimit-Reset"] = f"{fault.reset:g}"
         return JSONResponse({"error": "rate limited"}, status_code=429, headers=headers)
     if fault.mode == "malformed":
         return Response('{"data": {"viewer": ', status_code=200, media_type="application/json")

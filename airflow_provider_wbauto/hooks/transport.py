@@ -1,0 +1,238 @@
+"""W&B's GraphQL transport, written once and driven both synchronously and asynchronously.
+
+A read is a generator that yields ``GraphQLCall``s and receives their ``data``; one call's retry
+policy is a generator that yields ``Send`` / ``Wait`` steps and receives HTTP outcomes. ``run_sync``
+and ``run_async`` are the only places that touch the network or the clock, so the sync hook (workers)
+and the async hook (triggerers) share every decision: backoff, rate limits, error typing, paging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+import weakref
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from airflow.sdk.exceptions import AirflowFailException
+
+T = TypeVar("T")
+
+
+class WandbError(Exception):
+    """Base of the provider's W&B errors. Messages never hold the API key."""
+
+
+class WandbAuthError(WandbError, AirflowFailException):
+    """401/403: a wrong or missing API key. Not retried; fails the task without Airflow retries."""
+
+
+class WandbGraphQLError(WandbError):
+    """The server answered with GraphQL ``errors``; ``messages`` holds the server's words."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = messages
+        super().__init__("W&B GraphQL error: " + "; ".join(messages))
+
+
+class WandbUnavailableError(WandbError):
+    """5xx, 429, timeouts, dropped connections or malformed bodies persisted past the retry budget."""
+
+
+@dataclass(frozen=True)
+class GraphQLCall:
+    query: str
+    variables: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Send:
+    """Post this body now."""
+
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded in attempts and in total time; exponential backoff with jitter."""
+
+    max_attempts: int = 5
+    max_total_seconds: float = 120.0
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+
+    def backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+Outcome = httpx.Response | httpx.TransportError
+Read = Generator[GraphQLCall, dict[str, Any], T]
+Exchange = Generator[Send | Wait, Outcome | None, dict[str, Any]]
+
+
+def exchange(policy: RetryPolicy, conn_id: str, body: bytes, clock: Any = time.monotonic) -> Exchange:
+    """One GraphQL call: send, judge the outcome, wait and resend within the policy's bounds."""
+    started = clock()
+    problem = ""
+    for attempt in range(1, policy.max_attempts + 1):
+        outcome = yield Send(body)
+        wait: float | None = None
+        if outcome is None:
+            raise RuntimeError("exchange expects the outcome of Send")
+        if isinstance(outcome, httpx.TransportError):
+            problem = f"{type(outcome).__name__}: {outcome}" if str(outcome) else type(outcome).__name__
+        elif outcome.status_code in (401, 403):
+            raise WandbAuthError(
+                f"W&B rejected the API key of connection {conn_id!r} (HTTP {outcome.status_code}); "
+                "check the connection's password (API key) and host"
+            )
+        elif outcome.status_code == 429:
+            problem = "HTTP 429 (rate limited)"
+            wait = rate_limit_wait(outcome.headers)
+        elif outcome.status_code >= 500:
+            problem = f"HTTP {outcome.status_code}"
+        elif outcome.status_code >= 400:
+            raise WandbError(f"W&B answered HTTP {outcome.status_code}: {outcome.text[:500]}")
+        else:
+            try:
+                answer = outcome.json()
+            except ValueError:
+                answer = None
+            if not isinstance(answer, dict):
+                problem = "a malformed (non-JSON) response body"
+            else:
+                if answer.get("errors"):
+                    raise WandbGraphQLError([str(e.get("message", e)) for e in answer["errors"]])
+                data: dict[str, Any] = answer.get("data") or {}
+                return data
+        if attempt == policy.max_attempts:
+            break
+        wait = policy.backoff(attempt) if wait is None else wait
+        if clock() - started + wait > policy.max_total_seconds:
+            break
+        yield Wait(wait)
+    raise WandbUnavailableError(
+        f"W&B request failed after {attempt} attempt(s) in {clock() - started:.1f}s: last error was {problem}"
+    )
+
+
+def rate_limit_wait(headers: httpx.Headers) -> float | None:
+    """``Retry-After`` (seconds or an HTTP date), else ``RateLimit-Reset`` (seconds); None if neither."""
+    for name in ("Retry-After", "RateLimit-Reset"):
+        value = headers.get(name)
+        if not value:
+            continue
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            continue
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and as whom to post. The key is only ever placed in the Authorization header."""
+
+    url: str
+    auth: httpx.BasicAuth
+    timeout: float
+    conn_id: str
+    policy: RetryPolicy
+
+    def __repr__(self) -> str:
+        return f"Endpoint(url={self.url!r}, conn_id={self.conn_id!r})"
+
+    def body(self, call: GraphQLCall) -> bytes:
+        return json.dumps({"query": call.query, "variables": call.variables}).encode()
+
+
+HEADERS = {"Content-Type": "application/json", "User-Agent": "airflow-provider-wbauto"}
+
+
+def plan(read: Read[T], endpoint: Endpoint) -> Generator[Send | Wait, Outcome | None, T]:
+    """The whole read as network steps: each call's exchange, in turn, until the read returns."""
+    try:
+        call = next(read)
+        while True:
+            data = yield from exchange(endpoint.policy, endpoint.conn_id, endpoint.body(call))
+            call = read.send(data)
+    except StopIteration as finished:
+        result: T = finished.value
+        return result
+
+
+def run_sync(read: Read[T], endpoint: Endpoint, client: httpx.Client) -> T:
+    steps = plan(read, endpoint)
+    outcome: Outcome | None = None
+    try:
+        while True:
+            step = steps.send(outcome)
+            if isinstance(step, Wait):
+                time.sleep(step.seconds)
+                outcome = None
+                continue
+            try:
+                outcome = client.post(endpoint.url, content=step.body, auth=endpoint.auth, timeout=endpoint.timeout)
+            except httpx.TransportError as exc:
+                outcome = exc
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+async def run_async(read: Read[T], endpoint: Endpoint, client: httpx.AsyncClient) -> T:
+    steps = plan(read, endpoint)
+    outcome: Outcome | None = None
+    try:
+        while True:
+            step = steps.send(outcome)
+            if isinstance(step, Wait):
+                await asyncio.sleep(step.seconds)
+                outcome = None
+                continue
+            try:
+                outcome = await client.post(
+                    endpoint.url, content=step.body, auth=endpoint.auth, timeout=endpoint.timeout
+                )
+            except httpx.TransportError as exc:
+                outcome = exc
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+_ASYNC_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+_SYNC_CLIENT: list[httpx.Client] = []
+_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+
+
+def shared_async_client() -> httpx.AsyncClient:
+    """One pooled client per event loop: every trigger in a triggerer shares its connections."""
+    loop = asyncio.get_running_loop()
+    client = _ASYNC_CLIENTS.get(loop)
+    if client is None or client.is_closed:
+        client = _ASYNC_CLIENTS[loop] = httpx.AsyncClient(headers=HEADERS, limits=_LIMITS)
+    return client
+
+
+def shared_sync_client() -> httpx.Client:
+    """One pooled client per process for the workers' synchronous calls."""
+    if not _SYNC_CLIENT or _SYNC_CLIENT[0].is_closed:
+        _SYNC_CLIENT[:] = [httpx.Client(headers=HEADERS, limits=_LIMITS)]
+    return _SYNC_CLIENT[0]

@@ -1,0 +1,454 @@
+"""WandbHook: the W&B credentials of an Airflow connection and the GraphQL reads the provider needs.
+
+Every read is written once, as a generator of GraphQL calls (see ``transport``), and offered twice:
+``hook.runs(...)`` for workers and ``await hook.aruns(...)`` for triggerers. Reads ask only for the
+fields in use, page with Relay cursors, batch several runs into one request with GraphQL aliases,
+and never read sampled history: a history page covers a step window no wider than its ``samples``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import Any, TypedDict
+
+import httpx
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from .transport import (
+    Endpoint,
+    GraphQLCall,
+    Read,
+    RetryPolicy,
+    WandbError,
+    run_async,
+    run_sync,
+    shared_async_client,
+    shared_sync_client,
+)
+
+DEFAULT_BASE_URL = "https://api.wandb.ai"
+DEFAULT_TIMEOUT = 20.0
+PAGE = 100
+
+
+class RunInfo(TypedDict):
+    id: str
+    display_name: str | None
+    state: str
+    created_at: str
+    heartbeat_at: str
+    history_line_count: int
+    last_step: int
+    tags: list[str]
+    config: dict[str, Any]
+    summary: dict[str, Any]
+
+
+class AliasInfo(TypedDict):
+    id: str
+    alias: str
+
+
+class MembershipInfo(TypedDict):
+    """One version as a member of one collection (its own sequence, or a portfolio it is linked to)."""
+
+    id: str
+    collection: str
+    collection_type: str
+    version_index: int
+    created_at: str
+    aliases: list[AliasInfo]
+    artifact_id: str
+    artifact_state: str
+    artifact_created_at: str
+    artifact_metadata: dict[str, Any]
+    source_project: str
+    source_collection: str
+    source_version_index: int
+
+
+RUN_FIELDS = "name displayName state createdAt heartbeatAt historyLineCount historyKeys tags"
+
+RUNS_QUERY = """query WbautoRuns($entity: String!, $project: String!, $filters: JSONString, $order: String,
+  $cursor: String, $perPage: Int) {
+  project(name: $project, entityName: $entity) {
+    runs(filters: $filters, order: $order, after: $cursor, first: $perPage) {
+      edges { node { FIELDS } cursor } pageInfo { endCursor hasNextPage } } } }"""
+
+MEMBERSHIP_FIELDS = """id versionIndex createdAt aliases { id alias }
+  artifactCollection { __typename name }
+  artifact { id state createdAt metadata versionIndex artifactSequence { name project { name } } }"""
+
+COLLECTIONS_QUERY = """query WbautoCollections($entity: String!, $project: String!, $cursor: String, $perPage: Int,
+  $types: [ArtifactCollectionType!]) {
+  project(name: $project, entityName: $entity) {
+    artifactCollections(after: $cursor, first: $perPage, collectionTypes: $types) {
+      edges { node { name } } pageInfo { endCursor hasNextPage } } } }"""
+
+MEMBERSHIPS_QUERY = """query WbautoMemberships($entity: String!, $project: String!, $collection: String!,
+  $cursor: String, $perPage: Int) {
+  project(name: $project, entityName: $entity) {
+    artifactCollection(name: $collection) {
+      artifactMemberships(after: $cursor, first: $perPage) {
+        edges { node { FIELDS } } pageInfo { endCursor hasNextPage } } } } }""".replace("FIELDS", MEMBERSHIP_FIELDS)
+
+
+class WandbHook(BaseHook):
+    """Talk to W&B (or the local stand-in) with the credentials of a ``wandb`` connection.
+
+    Connection: host = base URL (default ``https://api.wandb.ai``), password = API key, extra
+    ``entity`` and ``timeout``. Without the connection, ``WANDB_API_KEY`` / ``WANDB_BASE_URL`` are used.
+    """
+
+    conn_name_attr = "wandb_conn_id"
+    default_conn_name = "wandb_default"
+    conn_type = "wandb"
+    hook_name = "W&B"
+
+    def __init__(
+        self,
+        wandb_conn_id: str = default_conn_name,
+        *,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        runs_per_request: int = 20,
+        history_page: int = 1000,
+    ) -> None:
+        super().__init__()
+        self.wandb_conn_id = wandb_conn_id
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.runs_per_request = runs_per_request
+        self.history_page = history_page
+
+    def __repr__(self) -> str:
+        return f"WandbHook(wandb_conn_id={self.wandb_conn_id!r})"
+
+    # -- credentials --------------------------------------------------------------------------
+
+    @cached_property
+    def endpoint(self) -> Endpoint:
+        try:
+            conn = self.get_connection(self.wandb_conn_id)
+        except AirflowNotFoundException:
+            return self._env_endpoint()
+        return self._endpoint(conn.host, conn.password, conn.extra_dejson)
+
+    async def aendpoint(self) -> Endpoint:
+        if "endpoint" in self.__dict__:
+            cached: Endpoint = self.__dict__["endpoint"]
+            return cached
+        try:
+            conn = await self.aget_connection(self.wandb_conn_id)
+        except AirflowNotFoundException:
+            endpoint = self._env_endpoint()
+        else:
+            endpoint = self._endpoint(conn.host, conn.password, await conn.aextra_dejson())
+        self.__dict__["endpoint"] = endpoint
+        return endpoint
+
+    def _env_endpoint(self) -> Endpoint:
+        if not os.environ.get("WANDB_API_KEY"):
+            raise AirflowNotFoundException(
+                f"no Airflow connection {self.wandb_conn_id!r} and no WANDB_API_KEY in the environment"
+            )
+        return self._endpoint(os.environ.get("WANDB_BASE_URL"), os.environ["WANDB_API_KEY"], {})
+
+    def _endpoint(self, host: str | None, key: str | None, extra: Mapping[str, Any]) -> Endpoint:
+        if not (key or "").strip():
+            raise AirflowNotFoundException(f"connection {self.wandb_conn_id!r} has no API key (password)")
+        base = (host or DEFAULT_BASE_URL).strip().rstrip("/")
+        if "://" not in base:
+            base = "https://" + base
+        timeout = self.timeout or float(extra.get("timeout") or DEFAULT_TIMEOUT)
+        self._entity = extra.get("entity") or os.environ.get("WANDB_ENTITY")
+        return Endpoint(
+            url=base + "/graphql",
+            auth=httpx.BasicAuth("api", str(key).strip()),
+            timeout=timeout,
+            conn_id=self.wandb_conn_id,
+            policy=self.retry,
+        )
+
+    @property
+    def default_entity(self) -> str | None:
+        self.endpoint  # noqa: B018  (reads the connection)
+        return self._entity
+
+    # -- running reads ------------------------------------------------------------------------
+
+    def run(self, read: Read[Any]) -> Any:
+        return run_sync(read, self.endpoint, shared_sync_client())
+
+    async def arun(self, read: Read[Any]) -> Any:
+        return await run_async(read, await self.aendpoint(), shared_async_client())
+
+    def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One GraphQL call with retries; returns ``data``."""
+        return self.run(_single(query, variables or {}))
+
+    async def aquery(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        return await self.arun(_single(query, variables or {}))
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Powers the UI's Test button: checks the key by asking who the viewer is."""
+        try:
+            viewer = self.query("query WbautoViewer { viewer { username entity } }").get("viewer")
+        except (WandbError, AirflowNotFoundException, httpx.HTTPError) as exc:
+            return False, str(exc)
+        if not viewer:
+            return False, "W&B accepted the request but returned no viewer"
+        return True, f"Connected to W&B as {viewer.get('username')}"
+
+    # -- reads: runs --------------------------------------------------------------------------
+
+    def runs(self, entity: str, project: str, **kwargs: Any) -> list[RunInfo]:
+        return self.run(read_runs(entity, project, **kwargs))
+
+    async def aruns(self, entity: str, project: str, **kwargs: Any) -> list[RunInfo]:
+        return await self.arun(read_runs(entity, project, **kwargs))
+
+    def history(self, entity: str, project: str, windows: Mapping[str, tuple[int, int]], **kw: Any) -> Any:
+        return self.run(self.read_history(entity, project, windows, **kw))
+
+    async def ahistory(self, entity: str, project: str, windows: Mapping[str, tuple[int, int]], **kw: Any) -> Any:
+        return await self.arun(self.read_history(entity, project, windows, **kw))
+
+    def run_state(self, entity: str, project: str, run_id: str) -> str | None:
+        return self.run(read_run_state(entity, project, run_id))
+
+    async def arun_state(self, entity: str, project: str, run_id: str) -> str | None:
+        return await self.arun(read_run_state(entity, project, run_id))
+
+    def read_history(
+        self,
+        entity: str,
+        project: str,
+        windows: Mapping[str, tuple[int, int]],
+        keys: Sequence[str] | None = None,
+    ) -> Read[dict[str, list[dict[str, Any]]]]:
+        return read_history(entity, project, windows, keys, self.history_page, self.runs_per_request)
+
+    # -- reads: artifacts ---------------------------------------------------------------------
+
+    def memberships(self, entity: str, project: str, collection: str | None = None, **kw: Any) -> list[MembershipInfo]:
+        return self.run(read_memberships(entity, project, collection, **kw))
+
+    async def amemberships(
+        self, entity: str, project: str, collection: str | None = None, **kw: Any
+    ) -> list[MembershipInfo]:
+        return await self.arun(read_memberships(entity, project, collection, **kw))
+
+
+# -- the reads, as generators of GraphQL calls ---------------------------------------------------------
+
+
+def _single(query: str, variables: dict[str, Any]) -> Read[dict[str, Any]]:
+    data = yield GraphQLCall(query, variables)
+    return data
+
+
+def _project(data: dict[str, Any], entity: str, project: str) -> dict[str, Any]:
+    node = data.get("project")
+    if node is None:
+        raise WandbError(f"W&B project {entity}/{project} does not exist or is not visible to this API key")
+    result: dict[str, Any] = node
+    return result
+
+
+def read_runs(
+    entity: str,
+    project: str,
+    *,
+    filters: Mapping[str, Any] | None = None,
+    changed_since: str | None = None,
+    with_config: bool = False,
+    order: str = "+heartbeat_at",
+    per_page: int = PAGE,
+) -> Read[list[RunInfo]]:
+    """Runs of a project matching ``filters`` (server-side), only those whose heartbeat is at or after
+    ``changed_since`` when given: a project where nothing changed costs one small request."""
+    clauses: list[Any] = [dict(filters)] if filters else []
+    if changed_since:
+        clauses.append({"heartbeat_at": {"$gte": changed_since}})
+    server_filter = json.dumps({"$and": clauses}) if clauses else None
+    fields = RUN_FIELDS + (" config summaryMetrics" if with_config else "")
+    out: list[RunInfo] = []
+    cursor = None
+    while True:
+        variables = {
+            "entity": entity,
+            "project": project,
+            "filters": server_filter,
+            "order": order,
+            "cursor": cursor,
+            "perPage": per_page,
+        }
+        data = yield GraphQLCall(RUNS_QUERY.replace("FIELDS", fields), variables)
+        runs = _project(data, entity, project)["runs"]
+        out.extend(_run_info(edge["node"]) for edge in runs["edges"])
+        if not runs["pageInfo"]["hasNextPage"]:
+            return out
+        cursor = runs["pageInfo"]["endCursor"]
+
+
+def _json_field(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = json.loads(value) if value else {}
+    return value if isinstance(value, dict) else {}
+
+
+def _run_info(node: dict[str, Any]) -> RunInfo:
+    config = {
+        k: v.get("value") if isinstance(v, dict) and "value" in v else v
+        for k, v in _json_field(node.get("config")).items()
+    }
+    last = _json_field(node.get("historyKeys")).get("lastStep")
+    return RunInfo(
+        id=node["name"],
+        display_name=node.get("displayName"),
+        state=node.get("state") or "",
+        created_at=node.get("createdAt") or "",
+        heartbeat_at=node.get("heartbeatAt") or "",
+        history_line_count=int(node.get("historyLineCount") or 0),
+        last_step=int(last) if last is not None else -1,
+        tags=list(node.get("tags") or []),
+        config=config,
+        summary=_json_field(node.get("summaryMetrics")),
+    )
+
+
+def read_run_state(entity: str, project: str, run_id: str) -> Read[str | None]:
+    q = """query WbautoRunState($entity: String!, $project: String!, $name: String!) {
+      project(name: $project, entityName: $entity) { run(name: $name) { state } } }"""
+    data = yield GraphQLCall(q, {"entity": entity, "project": project, "name": run_id})
+    run = _project(data, entity, project).get("run")
+    return run["state"] if run else None
+
+
+def read_history(
+    entity: str,
+    project: str,
+    windows: Mapping[str, tuple[int, int]],
+    keys: Sequence[str] | None,
+    page: int,
+    runs_per_request: int,
+) -> Read[dict[str, list[dict[str, Any]]]]:
+    """History rows of several runs, each from ``first`` to ``last`` step inclusive, in step order.
+
+    With ``keys``, one ``sampledHistory`` spec per key (a row needs only the key it carries), merged
+    by step, so only those keys travel. Each request covers up to ``runs_per_request`` runs, aliased.
+    """
+    todo = {run: (first, last) for run, (first, last) in windows.items() if last >= first}
+    out: dict[str, list[dict[str, Any]]] = {run: [] for run in windows}
+    while todo:
+        batch = list(todo.items())[:runs_per_request]
+        parts, variables = [], {"entity": entity, "project": project}
+        for i, (run, (first, last)) in enumerate(batch):
+            upper = min(last, first + page - 1)
+            variables[f"n{i}"] = run
+            if keys:
+                specs = [
+                    json.dumps({"keys": ["_step", k], "minStep": first, "maxStep": upper, "samples": page})
+                    for k in keys
+                ]
+                variables[f"s{i}"] = specs  # type: ignore[assignment]
+                parts.append(f"r{i}: run(name: $n{i}) {{ sampledHistory(specs: $s{i}) }}")
+            else:
+                parts.append(
+                    f"r{i}: run(name: $n{i}) {{ history(minStep: {first}, maxStep: {upper + 1}, samples: {page}) }}"
+                )
+        decl = "".join(f", $n{i}: String!" + (f", $s{i}: [JSONString!]!" if keys else "") for i in range(len(batch)))
+        q = (
+            f"query WbautoHistory($entity: String!, $project: String!{decl}) {{"
+            f" project(name: $project, entityName: $entity) {{ {' '.join(parts)} }} }}"
+        )
+        data = yield GraphQLCall(q, variables)
+        node = _project(data, entity, project)
+        for i, (run, (first, last)) in enumerate(batch):
+            upper = min(last, first + page - 1)
+            got = node.get(f"r{i}")
+            if got is None:
+                raise WandbError(f"W&B run {entity}/{project}/{run} does not exist")
+            out[run].extend(_merge_by_step(got["sampledHistory"]) if keys else [json.loads(r) for r in got["history"]])
+            if upper >= last:
+                del todo[run]
+            else:
+                todo[run] = (upper + 1, last)
+    return out
+
+
+def _merge_by_step(per_key: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    rows: dict[int, dict[str, Any]] = {}
+    for spec_rows in per_key:
+        for row in spec_rows:
+            rows.setdefault(row["_step"], {}).update(row)
+    return [rows[s] for s in sorted(rows)]
+
+
+def read_memberships(
+    entity: str, project: str, collection: str | None = None, *, portfolios_only: bool = False, per_page: int = PAGE
+) -> Read[list[MembershipInfo]]:
+    """Every version in a collection (or in every collection of a project / registry), with aliases.
+
+    The same read serves "version created" (a sequence's members), "linked" (a portfolio's members)
+    and "alias added" (the alias ids of each membership: a moved or re-added alias has a new id).
+    """
+    if collection is None:
+        names: list[str] = []
+        cursor = None
+        types = ["PORTFOLIO"] if portfolios_only else None
+        while True:
+            data = yield GraphQLCall(
+                COLLECTIONS_QUERY,
+                {"entity": entity, "project": project, "cursor": cursor, "perPage": per_page, "types": types},
+            )
+            page = _project(data, entity, project)["artifactCollections"]
+            names += [edge["node"]["name"] for edge in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            cursor = page["pageInfo"]["endCursor"]
+    else:
+        names = [collection]
+    out: list[MembershipInfo] = []
+    for name in names:
+        cursor = None
+        while True:
+            data = yield GraphQLCall(
+                MEMBERSHIPS_QUERY,
+                {"entity": entity, "project": project, "collection": name, "cursor": cursor, "perPage": per_page},
+            )
+            coll = _project(data, entity, project).get("artifactCollection")
+            if coll is None:
+                raise WandbError(f"W&B collection {entity}/{project}/{name} does not exist")
+            page = coll["artifactMemberships"]
+            out += [_membership(edge["node"]) for edge in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            cursor = page["pageInfo"]["endCursor"]
+    return out
+
+
+def _membership(node: dict[str, Any]) -> MembershipInfo:
+    art = node["artifact"]
+    seq = art["artifactSequence"]
+    coll = node["artifactCollection"]
+    return MembershipInfo(
+        id=node["id"],
+        collection=coll["name"],
+        collection_type="PORTFOLIO" if coll["__typename"] == "ArtifactPortfolio" else "SEQUENCE",
+        version_index=int(node["versionIndex"]),
+        created_at=node["createdAt"],
+        aliases=[AliasInfo(id=a["id"], alias=a["alias"]) for a in node["aliases"]],
+        artifact_id=art["id"],
+        artifact_state=art["state"],
+        artifact_created_at=art["createdAt"],
+        artifact_metadata=_json_field(art.get("metadata")),
+        source_project=seq["project"]["name"],
+        source_collection=seq["name"],
+        source_version_index=int(art["versionIndex"]),
+    )
