@@ -1,0 +1,48 @@
+"""W&B's automation vocabulary as pydantic models: pure, no I/O, no Airflow imports.
+
+Port an automation from ``wandb.automations`` by changing the import; scopes are strings here.
+"""
+
+from .actions import DoNothing, SendNotification, SendWebhook, SlackIntegration, WebhookIntegration
+from .automation import Automation, NewAutomation
+from .events import (
+    ArtifactEvent,
+    OnAddArtifactAlias,
+    OnCreateArtifact,
+    OnLinkArtifact,
+    OnRunMetric,
+    OnRunState,
+    RunEvent,
+    RunMetricFilter,
+    RunStateFilter,
+    StateFilter,
+)
+from .expressions import FilterableField, FilterExpr
+from .metric_filters import MetricChangeFilter, MetricThresholdFilter, MetricZScoreFilter
+from .scopes import Scope
+
+__all__ = [
+    "ArtifactEvent",
+    "Automation",
+    "DoNothing",
+    "FilterExpr",
+    "FilterableField",
+    "MetricChangeFilter",
+    "MetricThresholdFilter",
+    "MetricZScoreFilter",
+    "NewAutomation",
+    "OnAddArtifactAlias",
+    "OnCreateArtifact",
+    "OnLinkArtifact",
+    "OnRunMetric",
+    "OnRunState",
+    "RunEvent",
+    "RunMetricFilter",
+    "RunStateFilter",
+    "Scope",
+    "SendNotification",
+    "SendWebhook",
+    "SlackIntegration",
+    "StateFilter",
+    "WebhookIntegration",
+]

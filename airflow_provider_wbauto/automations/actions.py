@@ -1,0 +1,142 @@
+"""Actions (what an automation does) and the integrations they send through, as in ``wandb.automations``.
+
+An integration names an Airflow connection (secrets stay in Airflow's secrets backend) or, for a quick
+start, a literal URL that is treated as a secret and never shown.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
+
+from . import _validators as v
+
+DEFAULT_SLACK_CONN_ID = "slack_default"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class SlackIntegration(_Frozen):
+    """A Slack incoming webhook: an Airflow connection (ours or the Slack provider's ``slackwebhook``)."""
+
+    conn_id: str | None = None
+    webhook_url: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SlackIntegration:
+        if self.conn_id and self.webhook_url:
+            raise ValueError("SlackIntegration takes conn_id or webhook_url, not both")
+        if not self.conn_id and not self.webhook_url:
+            object.__setattr__(self, "conn_id", DEFAULT_SLACK_CONN_ID)
+        return self
+
+    @property
+    def wire_id(self) -> str:
+        return self.conn_id or "literal-webhook-url"
+
+
+class WebhookIntegration(_Frozen):
+    """A webhook receiver: an Airflow connection (URL, access token, signing secret) or a literal URL."""
+
+    conn_id: str | None = None
+    url: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WebhookIntegration:
+        if bool(self.conn_id) == bool(self.url):
+            raise ValueError("WebhookIntegration takes exactly one of conn_id or url")
+        return self
+
+    @property
+    def wire_id(self) -> str:
+        return self.conn_id or "literal-webhook-url"
+
+
+Severity = Annotated[Literal["INFO", "WARN", "ERROR"], BeforeValidator(v.choice("severity", v.SEVERITY, case="upper"))]
+
+
+class _Action(_Frozen):
+    action_type: ClassVar[str]
+
+    def to_wire(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class SendNotification(_Action):
+    """A Slack message: title, message (alias ``text``), severity (alias ``level``: INFO, WARN, ERROR)."""
+
+    action_type: ClassVar[str] = "NOTIFICATION"
+
+    integration: SlackIntegration = Field(default_factory=SlackIntegration)
+    title: str = ""
+    message: str = Field("", validation_alias=AliasChoices("message", "text"))
+    severity: Severity = Field("INFO", validation_alias=AliasChoices("severity", "level"))
+
+    @classmethod
+    def from_integration(
+        cls, integration: SlackIntegration, *, title: str = "", text: str = "", level: str = "INFO"
+    ) -> SendNotification:
+        return cls.model_validate({"integration": integration, "title": title, "message": text, "severity": level})
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "notificationActionInput": {
+                "integrationID": self.integration.wire_id,
+                "title": self.title,
+                "message": self.message,
+                "severity": self.severity,
+            }
+        }
+
+
+def _json_object(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"payload is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"payload must be a JSON object (a dict), not {type(value).__name__}")
+    return value
+
+
+class SendWebhook(_Action):
+    """A JSON POST; ``payload`` strings may hold W&B's ``${...}`` variables and Jinja."""
+
+    action_type: ClassVar[str] = "GENERIC_WEBHOOK"
+
+    integration: WebhookIntegration
+    payload: Annotated[dict[str, Any] | None, BeforeValidator(_json_object)] = Field(
+        None, validation_alias=AliasChoices("payload", "request_payload", "requestPayload")
+    )
+
+    @classmethod
+    def from_integration(cls, integration: WebhookIntegration, *, payload: Any = None) -> SendWebhook:
+        return cls(integration=integration, payload=payload)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "genericWebhookActionInput": {
+                "integrationID": self.integration.wire_id,
+                "requestPayload": None if self.payload is None else v.wire_json(self.payload),
+            }
+        }
+
+
+class DoNothing(_Action):
+    """The dry run: the automation fires and records its events, and nothing is sent."""
+
+    action_type: ClassVar[str] = "NO_OP"
+    no_op: bool = True
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"noOpActionInput": {"noOp": True}}
+
+
+Action = SendNotification | SendWebhook | DoNothing

@@ -1,0 +1,330 @@
+"""Events (what an automation watches), with W&B's names, scopes and wire encodings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from . import _validators as v
+from .actions import Action, DoNothing, SendNotification, SendWebhook
+from .expressions import FilterableField, FilterExpr
+from .metric_filters import METRIC_FILTERS, MetricChangeFilter, MetricThresholdFilter, MetricVal, MetricZScoreFilter
+from .scopes import Scope, ScopeKind
+
+COARSE_STATES = ("RUNNING", "FINISHED", "FAILED")
+FINE_STATES = ("running", "finished", "failed", "crashed", "killed", "preempting", "preempted", "pending")
+_COARSE_OF = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "crashed": "FAILED"}
+
+MongoFilter = Annotated[dict[str, Any], BeforeValidator(v.mongo_filter("filter"))]
+RunFilter = Annotated[dict[str, Any], BeforeValidator(v.mongo_filter("run_filter"))]
+
+
+def _state(value: Any) -> str:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.upper() == "CRASHED" and text.isupper():
+            return "FAILED"  # W&B's coarse CRASHED is FAILED
+        if text.isupper() and text in COARSE_STATES:
+            return text
+        if text.lower() in FINE_STATES:
+            return text.lower()
+    raise ValueError(
+        f"state must be one of {', '.join(COARSE_STATES)} (CRASHED = FAILED) or the API's "
+        f"{', '.join(FINE_STATES)}; got {value!r}"
+    )
+
+
+def state_matches(states: Iterable[str], run_state: str) -> bool:
+    """A fine run state (what the API reports) against coarse or fine filter states."""
+    fine = run_state.lower()
+    return any(s == fine or s == _COARSE_OF.get(fine) for s in states)
+
+
+class StateFilter(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    states: list[str] = Field(min_length=1)
+
+    @field_validator("states", mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> list[str]:
+        items = [value] if isinstance(value, str) else list(value or [])
+        return sorted({_state(s) for s in items})
+
+    def matches(self, run_state: str) -> bool:
+        return state_matches(self.states, run_state)
+
+    def __and__(self, other: Any) -> RunStateFilter:
+        return RunStateFilter(state=self) & other
+
+    __rand__ = __and__
+
+
+class StateOperand:
+    """``RunEvent.state``: ``== "FAILED"``, ``.eq(...)`` or ``.in_([...])``."""
+
+    def eq(self, state: str) -> StateFilter:
+        return StateFilter(states=[state])
+
+    def in_(self, states: Iterable[str]) -> StateFilter:
+        return StateFilter(states=list(states))
+
+    def __eq__(self, state: object) -> StateFilter:  # type: ignore[override]
+        return self.eq(state)  # type: ignore[arg-type]
+
+    __hash__ = object.__hash__
+
+
+def _and(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    parts = [x for x in (a, b) if x]
+    return {"$and": parts} if len(parts) > 1 else (parts[0] if parts else {})
+
+
+def _run_filter_wire(run: dict[str, Any]) -> str:
+    """W&B wraps run filters as ``{"$and": [...]}`` and sends them as a JSON string."""
+    inner = run["$and"] if set(run) == {"$and"} else ([run] if run else [])
+    return v.wire_json({"$and": inner})
+
+
+class RunMetricFilter(BaseModel):
+    """A metric filter plus an optional Mongo filter on the run (name, tags, config, summary)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    metric: MetricThresholdFilter | MetricChangeFilter | MetricZScoreFilter
+    run: RunFilter = Field(default_factory=dict, validation_alias=AliasChoices("run", "run_filter"))
+
+    def __and__(self, other: Any) -> RunMetricFilter:
+        if isinstance(other, FilterExpr | Mapping):
+            extra = v.mongo_filter("run_filter")(other)
+            return self.model_copy(update={"run": _and(self.run, extra)})
+        return NotImplemented
+
+    __rand__ = __and__
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "run_filter": _run_filter_wire(self.run),
+            "run_metric_filter": {self.metric.wire_key: self.metric.to_wire()},
+            "metric_filter": None,
+        }
+
+
+class RunStateFilter(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    state: StateFilter
+    run: RunFilter = Field(default_factory=dict, validation_alias=AliasChoices("run", "run_filter"))
+
+    def __and__(self, other: Any) -> RunStateFilter:
+        if isinstance(other, FilterExpr | Mapping):
+            extra = v.mongo_filter("run_filter")(other)
+            return self.model_copy(update={"run": _and(self.run, extra)})
+        return NotImplemented
+
+    __rand__ = __and__
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"run_filter": _run_filter_wire(self.run), "run_state_filter": {"states": self.state.states}}
+
+
+class RunEvent:
+    """Fields of a run to filter on, as in ``wandb.automations.RunEvent``."""
+
+    name = FilterableField("display_name")  # W&B filters run names on display_name
+    display_name = FilterableField("display_name")
+    id = FilterableField("name")
+    tags = FilterableField("tags")
+    group = FilterableField("group")
+    job_type = FilterableField("job_type")
+    state = StateOperand()
+
+    @staticmethod
+    def metric(name: str) -> MetricVal:
+        return MetricVal(name)
+
+    @staticmethod
+    def config(key: str) -> FilterableField:
+        return FilterableField(f"config.{key}")
+
+    @staticmethod
+    def summary(key: str) -> FilterableField:
+        return FilterableField(f"summary_metrics.{key}")
+
+
+class ArtifactEvent:
+    """Fields of an artifact event to filter on: its alias, its tags, its version's metadata."""
+
+    alias = FilterableField("alias")
+    tag = FilterableField("tag")
+
+    @staticmethod
+    def metadata(key: str) -> FilterableField:
+        return FilterableField(f"metadata.{key}")
+
+
+# -- the events -------------------------------------------------------------------------------------------
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    allowed_scopes: ClassVar[tuple[ScopeKind, ...]]
+    scope_hint: ClassVar[str]
+
+    scope: Scope
+
+    @field_validator("scope", mode="after")
+    @classmethod
+    def _scope_kind(cls, scope: Scope) -> Scope:
+        if scope.kind not in cls.allowed_scopes:
+            raise ValueError(f"{cls.__name__} takes {cls.scope_hint}; got a {scope.kind} scope {str(scope)!r}")
+        return scope
+
+    @property
+    def event_type(self) -> str:
+        raise NotImplementedError
+
+    def filter_wire(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def then(self, action: Action) -> Any:
+        from .automation import NewAutomation
+
+        if not isinstance(action, SendNotification | SendWebhook | DoNothing):
+            raise TypeError(f"Expected a valid action, got: {type(action).__name__}")
+        return NewAutomation.model_validate({"event": self, "action": action})
+
+    def __rshift__(self, action: Action) -> Any:
+        return self.then(action)
+
+
+def _metric_filter(value: Any) -> Any:
+    if isinstance(value, MetricThresholdFilter | MetricChangeFilter | MetricZScoreFilter):
+        return RunMetricFilter.model_validate({"metric": value})
+    if isinstance(value, str):
+        value = json.loads(value)
+    if isinstance(value, Mapping) and "run_metric_filter" in value:  # W&B's wire form
+        (key, body), *_ = value["run_metric_filter"].items()
+        if key not in METRIC_FILTERS:
+            raise ValueError(f"run_metric_filter key must be one of {', '.join(METRIC_FILTERS)}; got {key!r}")
+        run = json.loads(value.get("run_filter") or "{}")
+        return RunMetricFilter.model_validate(
+            {"metric": METRIC_FILTERS[key].model_validate(body), "run": _unwrap_and(run)}
+        )
+    return value
+
+
+def _unwrap_and(run: dict[str, Any]) -> dict[str, Any]:
+    if set(run) == {"$and"}:
+        parts = run["$and"]
+        return {} if not parts else parts[0] if len(parts) == 1 else run
+    return run
+
+
+class OnRunMetric(_Event):
+    """A run metric crosses a threshold, changes by an amount, or jumps by a z-score."""
+
+    allowed_scopes = ("project", "registry")
+    scope_hint = "a project scope 'entity/project'"
+
+    filter: Annotated[RunMetricFilter, BeforeValidator(_metric_filter)]
+
+    @property
+    def event_type(self) -> str:
+        return self.filter.metric.event_type
+
+    def filter_wire(self) -> dict[str, Any]:
+        return self.filter.to_wire()
+
+
+def _state_filter(value: Any) -> Any:
+    if isinstance(value, StateFilter):
+        return RunStateFilter(state=value)
+    if isinstance(value, str):
+        value = json.loads(value)
+    if isinstance(value, Mapping) and "run_state_filter" in value:
+        run = json.loads(value.get("run_filter") or "{}")
+        return RunStateFilter(state=StateFilter.model_validate(value["run_state_filter"]), run=_unwrap_and(run))
+    return value
+
+
+class OnRunState(_Event):
+    """A run reaches a state (FAILED, FINISHED, ... or the API's fine states)."""
+
+    allowed_scopes = ("project", "registry")
+    scope_hint = "a project scope 'entity/project'"
+
+    filter: Annotated[RunStateFilter, BeforeValidator(_state_filter)]
+
+    @property
+    def event_type(self) -> str:
+        return "RUN_STATE"
+
+    def filter_wire(self) -> dict[str, Any]:
+        return self.filter.to_wire()
+
+
+def _artifact_filter(value: Any) -> Any:
+    """Accept the wire's ``{"$or":[{"$and":[f]}]}`` wrapping (and the read path's ``{"filter": ...}``)."""
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else {}
+    if isinstance(value, Mapping) and set(value) == {"filter"}:
+        value = value["filter"]
+    if isinstance(value, Mapping) and set(value) == {"$or"} and len(value["$or"]) == 1:
+        inner = value["$or"][0]
+        if isinstance(inner, Mapping) and set(inner) == {"$and"}:
+            return _unwrap_and(dict(inner))
+    return value
+
+
+class _ArtifactEventBase(_Event):
+    wire_type: ClassVar[str]
+
+    filter: Annotated[MongoFilter, BeforeValidator(_artifact_filter)] = Field(default_factory=dict)
+
+    @property
+    def event_type(self) -> str:
+        return self.wire_type
+
+    def filter_wire(self) -> dict[str, Any]:
+        return {"$or": [{"$and": [self.filter] if self.filter else []}]}
+
+
+class OnCreateArtifact(_ArtifactEventBase):
+    """A new version of an artifact collection is committed."""
+
+    wire_type = "CREATE_ARTIFACT"
+    allowed_scopes = ("collection", "registry_collection")
+    scope_hint = "an artifact collection scope 'entity/project/collection'"
+
+
+class OnLinkArtifact(_ArtifactEventBase):
+    """A version is linked into a registry (or a portfolio collection)."""
+
+    wire_type = "LINK_MODEL"
+    allowed_scopes = ("registry", "registry_collection", "project", "collection")
+    scope_hint = "a registry, a registry collection or a project"
+
+
+class OnAddArtifactAlias(_ArtifactEventBase):
+    """An alias (``production``, ...) is added to a version."""
+
+    wire_type = "ADD_ARTIFACT_ALIAS"
+    allowed_scopes = ("collection", "registry_collection", "project", "registry")
+    scope_hint = "an artifact collection or a project"
+
+
+Event = OnRunMetric | OnRunState | OnCreateArtifact | OnLinkArtifact | OnAddArtifactAlias
+EVENTS_BY_WIRE: dict[str, type[_Event]] = {
+    "RUN_METRIC": OnRunMetric,
+    "RUN_METRIC_CHANGE": OnRunMetric,
+    "RUN_METRIC_ZSCORE": OnRunMetric,
+    "RUN_STATE": OnRunState,
+    "CREATE_ARTIFACT": OnCreateArtifact,
+    "LINK_MODEL": OnLinkArtifact,
+    "LINK_ARTIFACT": OnLinkArtifact,
+    "ADD_ARTIFACT_ALIAS": OnAddArtifactAlias,
+}

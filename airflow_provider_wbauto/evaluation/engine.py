@@ -1,0 +1,248 @@
+"""The streaming window engine: when does a metric filter fire, row by row, O(1) amortised per row.
+
+Semantics are DESIGN.md §3. Numbers are exact where floats would drift: window sums are kept as
+integers in units of 2**-1074 (every finite double is a whole number of those), so the running sum
+never accumulates rounding error and ``mean``/``sum``/z-score statistics are the correctly rounded
+values of the exact ones, the same whether a series is fed whole or in chunks. State is a small JSON
+dict (the last few values and the edge flags); the exact sums are rebuilt from it when a chunk starts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Agg = Literal["min", "max", "mean", "sum"]
+Cmp = Literal[">", ">=", "<", "<=", "==", "!="]
+Kind = Literal["threshold", "change", "zscore"]
+
+_SHIFT = 1074  # 2**-1074 is the smallest positive double
+_COMPARE = {
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What to evaluate; built by the automation model (``filter.spec()``), plain data only."""
+
+    kind: Kind
+    name: str
+    threshold: float
+    window: int = 1
+    prior_window: int = 1
+    agg: Agg | None = None
+    cmp: Cmp = ">="
+    change_type: Literal["absolute", "relative"] = "absolute"
+    change_dir: Literal["increase", "decrease", "any"] = "any"
+
+
+@dataclass(frozen=True)
+class Firing:
+    step: int
+    value: float  # the aggregated value (threshold, change: current window) or the value itself (z-score)
+    window_values: list[float]
+    detail: dict[str, float]  # prior / delta for change, mean / std / z for z-score
+
+
+def metric_value(row: Mapping[str, Any], name: str) -> float | None:
+    """The row's value of ``name`` if it is a finite int or float (bools, strings, None, NaN, inf skip)."""
+    value = row.get(name)
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if type(value) is int:
+        return float(value)
+    return None
+
+
+def exact(value: float) -> int:
+    """``value`` as a whole number of 2**-1074 (exact for every finite double)."""
+    num, den = value.as_integer_ratio()
+    return num << (_SHIFT - den.bit_length() + 1)
+
+
+class Window:
+    """The last ``size`` values with O(1) amortised min, max and exact sum / sum of squares."""
+
+    def __init__(self, size: int, agg: Agg | None, squares: bool = False) -> None:
+        self.size = size
+        self.agg = agg
+        self.squares = squares
+        self.values: deque[float] = deque()
+        self._mono: deque[float] = deque()  # increasing for min, decreasing for max
+        self._sum = 0
+        self._sum2 = 0
+
+    def push(self, value: float) -> float | None:
+        """Add a value; return the one that fell out of the window, if any."""
+        self.values.append(value)
+        if self.agg in ("min", "max"):
+            mono = self._mono
+            if self.agg == "min":
+                while mono and mono[-1] > value:
+                    mono.pop()
+            else:
+                while mono and mono[-1] < value:
+                    mono.pop()
+            mono.append(value)
+        elif self.agg in ("mean", "sum") or self.squares:
+            e = exact(value)
+            self._sum += e
+            if self.squares:
+                self._sum2 += e * e
+        if len(self.values) <= self.size:
+            return None
+        old = self.values.popleft()
+        if self.agg in ("min", "max"):
+            if self._mono[0] == old:
+                self._mono.popleft()
+        elif self.agg in ("mean", "sum") or self.squares:
+            e = exact(old)
+            self._sum -= e
+            if self.squares:
+                self._sum2 -= e * e
+        return old
+
+    @property
+    def full(self) -> bool:
+        return len(self.values) == self.size
+
+    def aggregate(self) -> float:
+        if self.agg is None:
+            return self.values[-1]
+        if self.agg in ("min", "max"):
+            return self._mono[0]
+        if self.agg == "sum":
+            return _ratio(self._sum, 1 << _SHIFT)
+        return _ratio(self._sum, len(self.values) << _SHIFT)
+
+    def mean_and_variance(self) -> tuple[float, float]:
+        """Correctly rounded mean and population variance of the window's exact values."""
+        n = len(self.values)
+        return _ratio(self._sum, n << _SHIFT), _ratio(n * self._sum2 - self._sum * self._sum, (n * n) << (2 * _SHIFT))
+
+
+def _ratio(num: int, den: int) -> float:
+    try:
+        return num / den  # int / int is correctly rounded in Python
+    except OverflowError:
+        return math.inf if num > 0 else -math.inf
+
+
+class MetricEvaluator:
+    """Feeds history rows of one run to one metric filter and reports where it fires."""
+
+    def __init__(self, spec: MetricSpec, state: Mapping[str, Any] | None = None, *, rearm: bool = False) -> None:
+        self.spec = spec
+        self.rearm = rearm
+        agg = spec.agg
+        if spec.kind == "zscore":
+            self._cur = Window(spec.window, None, squares=True)
+            self._prior: Window | None = None
+        else:
+            self._cur = Window(spec.window, agg)
+            self._prior = Window(spec.prior_window, agg) if spec.kind == "change" else None
+        self._cmp = _COMPARE[spec.cmp]
+        state = state or {}
+        self.count = 0
+        self.prev: bool | None = state.get("prev")
+        self.fired: bool = bool(state.get("fired", False))
+        self.last_step: int = int(state.get("last_step", -1))
+        for value in state.get("buf", []):
+            self._push(float(value))
+        self.count = int(state.get("count", 0))
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able; the evaluator built from it continues exactly where this one stands."""
+        buf = list(self._prior.values) if self._prior is not None else []
+        return {
+            "buf": buf + list(self._cur.values),
+            "count": self.count,
+            "prev": self.prev,
+            "fired": self.fired,
+            "last_step": self.last_step,
+        }
+
+    def _push(self, value: float) -> None:
+        dropped = self._cur.push(value)
+        if dropped is not None and self._prior is not None:
+            self._prior.push(dropped)
+
+    def feed(self, rows: Iterable[Mapping[str, Any]]) -> list[Firing]:
+        """Rows in step order; rows at or before the last step seen are ignored (re-reads are harmless)."""
+        out: list[Firing] = []
+        name = self.spec.name
+        for row in rows:
+            step = row.get("_step")
+            if not isinstance(step, int) or step <= self.last_step:
+                continue
+            self.last_step = step
+            value = metric_value(row, name)
+            if value is None:
+                continue
+            firing = self._evaluate(step, value)
+            if firing is not None:
+                out.append(firing)
+        return out
+
+    def _evaluate(self, step: int, value: float) -> Firing | None:
+        spec = self.spec
+        self.count += 1
+        result: tuple[bool, Firing] | None
+        if spec.kind == "zscore":
+            result = self._zscore(step, value) if self._cur.full else None
+            self._push(value)
+        else:
+            self._push(value)
+            if spec.kind == "threshold":
+                result = self._threshold(step) if self.count >= spec.window else None
+            else:
+                result = self._change(step) if self.count >= spec.window + spec.prior_window else None
+        if result is None:
+            return None
+        holds, firing = result
+        rising = holds and self.prev is not True
+        self.prev = holds
+        if rising and (self.rearm or not self.fired):
+            self.fired = True
+            return firing
+        return None
+
+    def _threshold(self, step: int) -> tuple[bool, Firing]:
+        agg = self._cur.aggregate()
+        return self._cmp(agg, self.spec.threshold), Firing(step, agg, list(self._cur.values), {})
+
+    def _change(self, step: int) -> tuple[bool, Firing] | None:
+        assert self._prior is not None
+        cur, prior = self._cur.aggregate(), self._prior.aggregate()
+        delta = cur - prior
+        if self.spec.change_type == "relative":
+            if prior == 0:
+                return False, Firing(step, cur, [], {})
+            delta = delta / abs(prior)
+        directed = {"increase": delta, "decrease": -delta, "any": abs(delta)}[self.spec.change_dir]
+        values = list(self._prior.values) + list(self._cur.values)
+        return self._cmp(directed, self.spec.threshold), Firing(step, cur, values, {"prior": prior, "delta": delta})
+
+    def _zscore(self, step: int, value: float) -> tuple[bool, Firing] | None:
+        mean, variance = self._cur.mean_and_variance()
+        if variance <= 0:
+            return False, Firing(step, value, [], {})
+        std = math.sqrt(variance)
+        z = (value - mean) / std
+        t = self.spec.threshold
+        holds = {"increase": z >= t, "decrease": z <= -t, "any": abs(z) >= t}[self.spec.change_dir]
+        return holds, Firing(step, value, [*self._cur.values, value], {"mean": mean, "std": std, "z": z})
+
+
+def firing_steps(spec: MetricSpec, rows: Iterable[Mapping[str, Any]], *, rearm: bool = False) -> list[int]:
+    """Batch form of the engine, for dry runs and tests."""
+    return [f.step for f in MetricEvaluator(spec, rearm=rearm).feed(rows)]
