@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck clean
+.PHONY: demo test lint typecheck bench clean
 
 $(UV):
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
@@ -28,6 +28,10 @@ typecheck: $(VENV)/.synced
 
 test: lint typecheck
 	$(VENV)/bin/pytest -q
+
+bench: $(VENV)/.synced
+	$(PY) -m benchmarks.engine
+	$(PY) -m benchmarks.local_history
 
 clean:
 	rm -rf .tools $(VENV) demo-home
