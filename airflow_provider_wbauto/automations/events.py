@@ -89,21 +89,24 @@ def _run_filter_wire(run: dict[str, Any]) -> str:
     return v.wire_json({"$and": inner})
 
 
-class RunMetricFilter(BaseModel):
-    """A metric filter plus an optional Mongo filter on the run (name, tags, config, summary)."""
+class _RunScopedFilter(BaseModel):
+    """A filter on runs' events plus an optional Mongo filter on the run (name, tags, config, summary)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    metric: MetricThresholdFilter | MetricChangeFilter | MetricZScoreFilter
     run: RunFilter = Field(default_factory=dict, validation_alias=AliasChoices("run", "run_filter"))
 
-    def __and__(self, other: Any) -> RunMetricFilter:
+    def __and__(self, other: Any) -> Any:
         if isinstance(other, FilterExpr | Mapping):
             extra = v.mongo_filter("run_filter")(other)
             return self.model_copy(update={"run": _and(self.run, extra)})
         return NotImplemented
 
     __rand__ = __and__
+
+
+class RunMetricFilter(_RunScopedFilter):
+    metric: MetricThresholdFilter | MetricChangeFilter | MetricZScoreFilter
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -113,19 +116,8 @@ class RunMetricFilter(BaseModel):
         }
 
 
-class RunStateFilter(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
+class RunStateFilter(_RunScopedFilter):
     state: StateFilter
-    run: RunFilter = Field(default_factory=dict, validation_alias=AliasChoices("run", "run_filter"))
-
-    def __and__(self, other: Any) -> RunStateFilter:
-        if isinstance(other, FilterExpr | Mapping):
-            extra = v.mongo_filter("run_filter")(other)
-            return self.model_copy(update={"run": _and(self.run, extra)})
-        return NotImplemented
-
-    __rand__ = __and__
 
     def to_wire(self) -> dict[str, Any]:
         return {"run_filter": _run_filter_wire(self.run), "run_state_filter": {"states": self.state.states}}
@@ -224,20 +216,24 @@ def _unwrap_and(run: dict[str, Any]) -> dict[str, Any]:
     return run
 
 
-class OnRunMetric(_Event):
-    """A run metric crosses a threshold, changes by an amount, or jumps by a z-score."""
-
+class _RunEventBase(_Event):
     allowed_scopes = ("project", "registry")
     scope_hint = "a project scope 'entity/project'"
+
+    filter: RunMetricFilter | RunStateFilter
+
+    def filter_wire(self) -> dict[str, Any]:
+        return self.filter.to_wire()
+
+
+class OnRunMetric(_RunEventBase):
+    """A run metric crosses a threshold, changes by an amount, or jumps by a z-score."""
 
     filter: Annotated[RunMetricFilter, BeforeValidator(_metric_filter)]
 
     @property
     def event_type(self) -> str:
         return self.filter.metric.event_type
-
-    def filter_wire(self) -> dict[str, Any]:
-        return self.filter.to_wire()
 
 
 def _state_filter(value: Any) -> Any:
@@ -251,20 +247,14 @@ def _state_filter(value: Any) -> Any:
     return value
 
 
-class OnRunState(_Event):
+class OnRunState(_RunEventBase):
     """A run reaches a state (FAILED, FINISHED, ... or the API's fine states)."""
-
-    allowed_scopes = ("project", "registry")
-    scope_hint = "a project scope 'entity/project'"
 
     filter: Annotated[RunStateFilter, BeforeValidator(_state_filter)]
 
     @property
     def event_type(self) -> str:
         return "RUN_STATE"
-
-    def filter_wire(self) -> dict[str, Any]:
-        return self.filter.to_wire()
 
 
 def _artifact_filter(value: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 from graphql import GraphQLSchema, build_schema
 
 from .mongo_sql import artifact_field, compile_filter, run_field
-from .store import REGISTRY_PREFIX, Store, StoreError, gid, parse_gid
+from .store import Store, StoreError, gid, parse_gid
 
 Node = dict[str, Any]
 FEATURES = (
@@ -788,7 +788,3 @@ def build() -> GraphQLSchema:
         for field_name, resolver in fields.items():
             gql_type.fields[field_name].resolve = resolver  # type: ignore[union-attr]
     return schema
-
-
-def is_registry(project_name: str) -> bool:
-    return project_name.startswith(REGISTRY_PREFIX)
