@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -78,6 +78,7 @@ class Window:
         self.squares = squares
         self.values: deque[float] = deque()
         self._mono: deque[float] = deque()  # increasing for min, decreasing for max
+        self._exact: deque[int] = deque()  # the values as exact ints, kept so eviction costs no conversion
         self._sum = 0
         self._sum2 = 0
 
@@ -95,6 +96,7 @@ class Window:
             mono.append(value)
         elif self.agg in ("mean", "sum") or self.squares:
             e = exact(value)
+            self._exact.append(e)
             self._sum += e
             if self.squares:
                 self._sum2 += e * e
@@ -105,7 +107,7 @@ class Window:
             if self._mono[0] == old:
                 self._mono.popleft()
         elif self.agg in ("mean", "sum") or self.squares:
-            e = exact(old)
+            e = self._exact.popleft()
             self._sum -= e
             if self.squares:
                 self._sum2 -= e * e
@@ -196,7 +198,7 @@ class MetricEvaluator:
     def _evaluate(self, step: int, value: float) -> Firing | None:
         spec = self.spec
         self.count += 1
-        result: tuple[bool, Firing] | None
+        result: tuple[bool, Callable[[], Firing]] | None
         if spec.kind == "zscore":
             result = self._zscore(step, value) if self._cur.full else None
             self._push(value)
@@ -213,34 +215,43 @@ class MetricEvaluator:
         self.prev = holds
         if rising and (self.rearm or not self.fired):
             self.fired = True
-            return firing
+            return firing()  # built only when it fires: copying the window is O(window)
         return None
 
-    def _threshold(self, step: int) -> tuple[bool, Firing]:
+    def _threshold(self, step: int) -> tuple[bool, Callable[[], Firing]]:
         agg = self._cur.aggregate()
-        return self._cmp(agg, self.spec.threshold), Firing(step, agg, list(self._cur.values), {})
+        return self._cmp(agg, self.spec.threshold), lambda: Firing(step, agg, list(self._cur.values), {})
 
-    def _change(self, step: int) -> tuple[bool, Firing] | None:
+    def _change(self, step: int) -> tuple[bool, Callable[[], Firing]]:
         assert self._prior is not None
         cur, prior = self._cur.aggregate(), self._prior.aggregate()
         delta = cur - prior
         if self.spec.change_type == "relative":
             if prior == 0:
-                return False, Firing(step, cur, [], {})
+                return False, _never
             delta = delta / abs(prior)
         directed = {"increase": delta, "decrease": -delta, "any": abs(delta)}[self.spec.change_dir]
-        values = list(self._prior.values) + list(self._cur.values)
-        return self._cmp(directed, self.spec.threshold), Firing(step, cur, values, {"prior": prior, "delta": delta})
+        prior_window = self._prior
 
-    def _zscore(self, step: int, value: float) -> tuple[bool, Firing] | None:
+        def firing() -> Firing:
+            return Firing(step, cur, [*prior_window.values, *self._cur.values], {"prior": prior, "delta": delta})
+
+        return self._cmp(directed, self.spec.threshold), firing
+
+    def _zscore(self, step: int, value: float) -> tuple[bool, Callable[[], Firing]]:
         mean, variance = self._cur.mean_and_variance()
         if variance <= 0:
-            return False, Firing(step, value, [], {})
+            return False, _never
         std = math.sqrt(variance)
         z = (value - mean) / std
         t = self.spec.threshold
         holds = {"increase": z >= t, "decrease": z <= -t, "any": abs(z) >= t}[self.spec.change_dir]
-        return holds, Firing(step, value, [*self._cur.values, value], {"mean": mean, "std": std, "z": z})
+        window = list(self._cur.values) if holds else []
+        return holds, lambda: Firing(step, value, [*window, value], {"mean": mean, "std": std, "z": z})
+
+
+def _never() -> Firing:
+    raise AssertionError("a condition that does not hold never fires")
 
 
 def firing_steps(spec: MetricSpec, rows: Iterable[Mapping[str, Any]], *, rearm: bool = False) -> list[int]:
