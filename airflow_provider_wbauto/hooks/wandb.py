@@ -346,10 +346,10 @@ def read_history(
     todo = {run: (first, last) for run, (first, last) in windows.items() if last >= first}
     out: dict[str, list[dict[str, Any]]] = {run: [] for run in windows}
     while todo:
-        batch = list(todo.items())[:runs_per_request]
+        batch = [(run, first, last, min(last, first + page - 1)) for run, (first, last) in todo.items()]
+        batch = batch[:runs_per_request]
         parts, variables = [], {"entity": entity, "project": project}
-        for i, (run, (first, last)) in enumerate(batch):
-            upper = min(last, first + page - 1)
+        for i, (run, first, _, upper) in enumerate(batch):
             variables[f"n{i}"] = run
             if keys:
                 specs = [
@@ -369,8 +369,7 @@ def read_history(
         )
         data = yield GraphQLCall(q, variables)
         node = _project(data, entity, project)
-        for i, (run, (first, last)) in enumerate(batch):
-            upper = min(last, first + page - 1)
+        for i, (run, _, last, upper) in enumerate(batch):
             got = node.get(f"r{i}")
             if got is None:
                 raise WandbError(f"W&B run {entity}/{project}/{run} does not exist")

@@ -224,22 +224,18 @@ def alias_node(row: sqlite3.Row) -> Node:
 # -- lookups ----------------------------------------------------------------------------------------
 
 
-def _row(store: Store, sql: str, params: list[Any]) -> sqlite3.Row | None:
-    return store.one(sql, params)
-
-
 def _collection_by_pk(store: Store, pk: int) -> Node | None:
-    row = _row(store, "SELECT * FROM collection WHERE id=?", [pk])
+    row = store.one("SELECT * FROM collection WHERE id=?", [pk])
     return collection_node(row) if row else None
 
 
 def _artifact_by_pk(store: Store, pk: int) -> Node | None:
-    row = _row(store, "SELECT * FROM artifact WHERE id=?", [pk])
+    row = store.one("SELECT * FROM artifact WHERE id=?", [pk])
     return artifact_node(row) if row else None
 
 
 def _project_by_pk(store: Store, pk: int) -> Node | None:
-    row = _row(store, "SELECT * FROM project WHERE id=?", [pk])
+    row = store.one("SELECT * FROM project WHERE id=?", [pk])
     return project_node(row) if row else None
 
 
@@ -247,17 +243,15 @@ def _member(store: Store, project_pk: int, name: str) -> sqlite3.Row | None:
     """``collection:vN`` or ``collection:alias`` (``collection`` alone = ``:latest``)."""
     collection, _, version = name.partition(":")
     version = version or "latest"
-    coll = _row(store, "SELECT id FROM collection WHERE project_id=? AND name=?", [project_pk, collection])
+    coll = store.one("SELECT id FROM collection WHERE project_id=? AND name=?", [project_pk, collection])
     if coll is None:
         return None
     if version.startswith("v") and version[1:].isdigit():
-        return _row(
-            store,
+        return store.one(
             "SELECT * FROM membership WHERE collection_id=? AND version_index=?",
             [coll["id"], int(version[1:])],
         )
-    return _row(
-        store,
+    return store.one(
         "SELECT m.* FROM membership m JOIN alias a ON a.collection_id=m.collection_id"
         " AND a.artifact_id=m.artifact_id WHERE m.collection_id=? AND a.alias=?",
         [coll["id"], version],
@@ -288,7 +282,7 @@ def q_organization(_: Any, info: Any, name: str | None = None) -> Node | None:
 
 def q_project(_: Any, info: Any, name: str | None = None, entityName: str | None = None) -> Node | None:
     entity = entityName or info.context.get("default_entity")
-    row = _row(_store(info), "SELECT * FROM project WHERE entity=? AND name=?", [entity, name])
+    row = _store(info).one("SELECT * FROM project WHERE entity=? AND name=?", [entity, name])
     return project_node(row) if row else None
 
 
