@@ -23,6 +23,18 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_wbauto.hooks.wandb"],
             }
         ],
+        "sensors": [
+            {
+                "integration-name": "Weights & Biases",
+                "python-modules": ["airflow_provider_wbauto.sensors.wandb"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Weights & Biases",
+                "python-modules": ["airflow_provider_wbauto.triggers.wandb"],
+            }
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_wbauto.hooks.wandb.WandbHook",

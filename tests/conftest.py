@@ -44,3 +44,22 @@ def backend(local_wandb: LocalWandb) -> Iterator[LocalWandb]:
 @pytest.fixture
 def entity() -> str:
     return "e" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A migrated metadata DB on SQLite in the temporary AIRFLOW_HOME (``dag.test()`` needs one)."""
+    from airflow.utils.db import resetdb
+
+    resetdb()
+
+
+@pytest.fixture
+def wandb_conn(backend: LocalWandb, airflow_db: None, monkeypatch: pytest.MonkeyPatch) -> LocalWandb:
+    """``wandb_default`` points at the local server (an env connection: no secret in the DB)."""
+    import json
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WANDB_DEFAULT", json.dumps({"conn_type": "wandb", "host": backend.url, "password": API_KEY})
+    )
+    return backend

@@ -318,3 +318,20 @@ EVENTS_BY_WIRE: dict[str, type[_Event]] = {
     "LINK_ARTIFACT": OnLinkArtifact,
     "ADD_ARTIFACT_ALIAS": OnAddArtifactAlias,
 }
+EVENTS_BY_NAME: dict[str, type[_Event]] = {
+    cls.__name__: cls for cls in (OnRunMetric, OnRunState, OnCreateArtifact, OnLinkArtifact, OnAddArtifactAlias)
+}
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    """Plain JSON (for trigger kwargs and cursor keys); ``event_from_json`` gives back an equal event."""
+    return {"on": type(event).__name__, **event.model_dump(mode="json")}
+
+
+def event_from_json(data: Mapping[str, Any]) -> Event:
+    body = dict(data)
+    name = body.pop("on", None)
+    if name not in EVENTS_BY_NAME:
+        raise ValueError(f"on must be one of {', '.join(EVENTS_BY_NAME)}; got {name!r}")
+    event: Event = EVENTS_BY_NAME[name].model_validate(body)  # type: ignore[assignment]
+    return event

@@ -66,6 +66,7 @@ class MembershipInfo(TypedDict):
     artifact_state: str
     artifact_created_at: str
     artifact_metadata: dict[str, Any]
+    artifact_type: str
     source_project: str
     source_collection: str
     source_version_index: int
@@ -81,7 +82,8 @@ RUNS_QUERY = """query WbautoRuns($entity: String!, $project: String!, $filters: 
 
 MEMBERSHIP_FIELDS = """id versionIndex createdAt aliases { id alias }
   artifactCollection { __typename name }
-  artifact { id state createdAt metadata versionIndex artifactSequence { name project { name } } }"""
+  artifact { id state createdAt metadata versionIndex artifactType { name }
+    artifactSequence { name project { name } } }"""
 
 COLLECTIONS_QUERY = """query WbautoCollections($entity: String!, $project: String!, $cursor: String, $perPage: Int,
   $types: [ArtifactCollectionType!]) {
@@ -173,6 +175,13 @@ class WandbHook(BaseHook):
             conn_id=self.wandb_conn_id,
             policy=self.retry,
         )
+
+    @staticmethod
+    def app_url(endpoint: Endpoint) -> str:
+        """The W&B UI for an API endpoint: ``https://api.wandb.ai/graphql`` -> ``https://wandb.ai``."""
+        base = endpoint.url.removesuffix("/graphql")
+        scheme, _, host = base.partition("://")
+        return f"{scheme}://{host.removeprefix('api.')}"
 
     @property
     def default_entity(self) -> str | None:
@@ -447,6 +456,7 @@ def _membership(node: dict[str, Any]) -> MembershipInfo:
         artifact_state=art["state"],
         artifact_created_at=art["createdAt"],
         artifact_metadata=_json_field(art.get("metadata")),
+        artifact_type=art["artifactType"]["name"],
         source_project=seq["project"]["name"],
         source_collection=seq["name"],
         source_version_index=int(art["versionIndex"]),

@@ -1,0 +1,314 @@
+"""What happened since a cursor: one poll of one event spec, written once as a read (GraphQL calls).
+
+``poll(watch, cursor)`` returns ``(events, new_cursor)`` and has no other effect: the same cursor and
+the same backend state give the same events with the same ``event_id``, so a caller that crashes
+before storing the new cursor simply polls again. The cursor is a small JSON dict:
+
+- run families: ``{"hw": newest heartbeat seen, "runs": {run id: {"s": last step read, "e": engine
+  state, "d": done, "st": last state, "f": states fired}}}``. A poll lists only runs whose heartbeat
+  is at or after ``hw - MARGIN`` (one small request when nothing changed) and reads only the new
+  history rows of the metric in use. Runs that are finished and quiet are dropped from the cursor;
+  one that shows up again was resumed and is picked up from its current step.
+- artifact families: ``{"present": sorted short hashes of the subjects present}``; an event is a
+  subject present now and not before (a version, a membership, an ``(version, alias id)`` pair: a
+  moved or re-added alias has a new id, so it is a new pair).
+
+Where the watch starts (``since``): ``None`` takes what exists at the first poll as the baseline;
+``"beginning"`` fires for everything; an ISO time fires for runs created, states reached (heartbeat),
+versions created and memberships made at or after it. W&B does not expose when an alias was added,
+so with an ISO ``since`` the alias family uses the time the version joined its collection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..automations.events import (
+    Event,
+    OnAddArtifactAlias,
+    OnCreateArtifact,
+    OnLinkArtifact,
+    OnRunMetric,
+    OnRunState,
+)
+from ..evaluation.mongo import matches
+from .transport import Read
+from .wandb import MembershipInfo, RunInfo, read_history, read_memberships, read_runs
+
+MARGIN = timedelta(minutes=2)  # heartbeats written out of order by this much are still seen
+TERMINAL = frozenset({"finished", "failed", "crashed", "killed", "preempted"})
+BEGINNING = "beginning"
+
+Cursor = dict[str, Any]
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One automation's event side: what to watch and how its events are named."""
+
+    event: Event
+    automation: str
+    since: str | None = None
+    rearm: bool = False
+    app_url: str = "https://wandb.ai"
+    history_page: int = 1000
+    runs_per_request: int = 20
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "since", normalise_since(self.since))
+
+
+def parse_time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def wire_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def normalise_since(since: str | None) -> str | None:
+    """``None``, ``"beginning"`` or an ISO timestamp (normalised); anything else is a ValueError."""
+    if since is None or since == BEGINNING:
+        return since
+    try:
+        return wire_time(parse_time(since))
+    except (ValueError, AttributeError):
+        raise ValueError(f"since must be None, 'beginning' or an ISO timestamp; got {since!r}") from None
+
+
+def _at_or_after(stamp: str, bound: str | None) -> bool:
+    """Is ``stamp`` at or after ``bound`` (``None``: nothing is; ``"beginning"``: everything is)."""
+    if bound is None:
+        return False
+    return bound == BEGINNING or (bool(stamp) and parse_time(stamp) >= parse_time(bound))
+
+
+def event_id(automation: str, event_type: str, subject: str) -> str:
+    return hashlib.sha256(f"{automation}\x1f{event_type}\x1f{subject}".encode()).hexdigest()[:32]
+
+
+def poll(watch: Watch, cursor: Cursor | None) -> Read[tuple[list[Payload], Cursor]]:
+    """One poll; see the module docstring. Events come in the order they occurred."""
+    if isinstance(watch.event, OnRunMetric | OnRunState):
+        events, new = yield from _poll_runs(watch, cursor)
+    else:
+        events, new = yield from _poll_artifacts(watch, cursor)
+    events.sort(key=lambda e: (parse_time(e["occurred_at"]), e.get("step", 0), e["event_id"]))
+    return events, new
+
+
+# -- runs ---------------------------------------------------------------------------------------------
+
+
+def _run_record(run: RunInfo) -> dict[str, Any]:
+    """A run as W&B's run filters see it (``display_name``, ``name``, ``config.x``, ``summary_metrics.x``)."""
+    return {
+        "name": run["id"],
+        "display_name": run["display_name"],
+        "state": run["state"],
+        "tags": run["tags"],
+        "config": run["config"],
+        "summary_metrics": run["summary"],
+    }
+
+
+def _poll_runs(watch: Watch, cursor: Cursor | None) -> Read[tuple[list[Payload], Cursor]]:
+    event = watch.event
+    assert isinstance(event, OnRunMetric | OnRunState)
+    scope, run_filter = event.scope, event.filter.run
+    first = cursor is None
+    old: dict[str, dict[str, Any]] = dict(cursor["runs"]) if cursor else {}
+    hw: str | None = cursor.get("hw") if cursor else None
+    changed_since = wire_time(parse_time(hw) - MARGIN) if hw else None
+    runs = yield from read_runs(
+        scope.entity, scope.project, filters=run_filter or None, changed_since=changed_since, with_config=True
+    )
+    runs = [r for r in runs if matches(run_filter, _run_record(r))]
+    # An unseen run is new (read from its first step, or its state is news) when it appeared after
+    # the last poll; at the first poll, when ``since`` says so.
+    new_after = watch.since if first else (changed_since or BEGINNING)
+    new_hw = max([s for s in (hw, *(r["heartbeat_at"] for r in runs)) if s], key=parse_time, default=None)
+    if isinstance(event, OnRunMetric):
+        events, entries = yield from _metric_events(watch, event, runs, old, new_after)
+    else:
+        events, entries = _state_events(watch, event, runs, old, new_after)
+    seen = {r["id"] for r in runs}
+    kept = {rid: e for rid, e in old.items() if rid not in seen and e.get("st") not in TERMINAL}
+    kept.update(entries)
+    return events, {"hw": new_hw, "runs": dict(sorted(kept.items()))}
+
+
+def _metric_events(
+    watch: Watch,
+    event: OnRunMetric,
+    runs: list[RunInfo],
+    old: dict[str, dict[str, Any]],
+    new_after: str | None,
+) -> Read[tuple[list[Payload], dict[str, dict[str, Any]]]]:
+    metric = event.filter.metric
+    entries: dict[str, dict[str, Any]] = {}
+    windows: dict[str, tuple[int, int]] = {}
+    for run in runs:
+        entry = old.get(run["id"])
+        if entry is None:
+            entry = {"s": -1 if _at_or_after(run["created_at"], new_after) else run["last_step"]}
+        entry = {**entry, "st": run["state"]}
+        entries[run["id"]] = entry
+        if not entry.get("d") and run["last_step"] > entry["s"]:
+            windows[run["id"]] = (entry["s"] + 1, run["last_step"])
+    history = (
+        (
+            yield from read_history(
+                event.scope.entity,
+                event.scope.project,
+                windows,
+                [metric.name],
+                watch.history_page,
+                watch.runs_per_request,
+            )
+        )
+        if windows
+        else {}
+    )
+    by_id = {r["id"]: r for r in runs}
+    events: list[Payload] = []
+    for rid, rows in history.items():
+        entry = entries[rid]
+        evaluator = metric.evaluator(entry.get("e"), rearm=watch.rearm)
+        for firing in evaluator.feed(rows):
+            subject = f"{rid}/{metric.name}/{firing.step}"
+            events.append(
+                _run_payload(watch, by_id[rid], event.event_type, subject)
+                | {
+                    "metric_name": metric.name,
+                    "metric_value": firing.value,
+                    "step": firing.step,
+                    "window_values": firing.window_values,
+                    "metric_detail": firing.detail,
+                }
+            )
+        entry["s"] = windows[rid][1]
+        entry["e"] = evaluator.state()
+        if evaluator.fired and not watch.rearm:
+            entry = {"s": entry["s"], "st": entry["st"], "d": 1}  # fires once per run: stop reading it
+        entries[rid] = entry
+    return events, entries
+
+
+def _state_events(
+    watch: Watch,
+    event: OnRunState,
+    runs: list[RunInfo],
+    old: dict[str, dict[str, Any]],
+    new_after: str | None,
+) -> tuple[list[Payload], dict[str, dict[str, Any]]]:
+    events: list[Payload] = []
+    entries: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        entry = old.get(run["id"])
+        state = run["state"]
+        if entry is None:
+            news = _at_or_after(run["heartbeat_at"], new_after)
+            entry = {"st": None if news else state, "f": []}
+        fired = list(entry.get("f", []))
+        if state != entry["st"] and event.filter.state.matches(state) and state not in fired:
+            fired.append(state)
+            events.append(_run_payload(watch, run, "RUN_STATE", f"{run['id']}/{state}"))
+        entries[run["id"]] = {"st": state, "f": fired}
+    return events, entries
+
+
+def _run_payload(watch: Watch, run: RunInfo, event_type: str, subject: str) -> Payload:
+    scope = watch.event.scope
+    return {
+        "event_id": event_id(watch.automation, event_type, subject),
+        "event_type": event_type,
+        "automation_name": watch.automation,
+        "entity_name": scope.entity,
+        "project_name": scope.project,
+        "occurred_at": run["heartbeat_at"],
+        "url": f"{watch.app_url}/{scope.entity}/{scope.project}/runs/{run['id']}",
+        "run_id": run["id"],
+        "run_name": run["display_name"] or run["id"],
+        "run_state": run["state"],
+    }
+
+
+# -- artifacts ----------------------------------------------------------------------------------------
+
+
+def _short(subject: str) -> str:
+    return hashlib.blake2b(subject.encode(), digest_size=8).hexdigest()
+
+
+def _poll_artifacts(watch: Watch, cursor: Cursor | None) -> Read[tuple[list[Payload], Cursor]]:
+    event = watch.event
+    scope = event.scope
+    portfolios = isinstance(event, OnLinkArtifact) and scope.collection is None
+    members = yield from read_memberships(scope.entity, scope.project, scope.collection, portfolios_only=portfolios)
+    found = list(_subjects(watch, members))
+    before = set(cursor["present"]) if cursor else None
+    events = [
+        payload
+        for key, stamp, payload in found
+        if (key not in before if before is not None else _at_or_after(stamp, watch.since))
+    ]
+    return events, {"present": sorted({key for key, _, _ in found})}
+
+
+def _subjects(watch: Watch, members: list[MembershipInfo]) -> Any:
+    """``(short hash, occurred_at, payload)`` for every subject of this event family present now."""
+    event = watch.event
+    assert isinstance(event, OnCreateArtifact | OnLinkArtifact | OnAddArtifactAlias)
+    for m in members:
+        record = {
+            "alias": [a["alias"] for a in m["aliases"]],
+            "metadata": m["artifact_metadata"],
+            "collection": m["collection"],
+        }
+        if isinstance(event, OnCreateArtifact):
+            if m["artifact_state"] == "COMMITTED" and matches(event.filter, record):
+                subject = f"artifact/{m['artifact_id']}"
+                yield _short(subject), m["artifact_created_at"], _artifact_payload(watch, m, subject, None)
+        elif isinstance(event, OnLinkArtifact):
+            if m["collection_type"] == "PORTFOLIO" and matches(event.filter, record):
+                subject = f"membership/{m['id']}"
+                yield _short(subject), m["created_at"], _artifact_payload(watch, m, subject, None)
+        else:
+            for alias in m["aliases"]:
+                if matches(event.filter, {**record, "alias": alias["alias"]}):
+                    subject = f"alias/{m['collection']}/{m['artifact_id']}/{alias['id']}"
+                    payload = _artifact_payload(watch, m, subject, alias["alias"])
+                    yield _short(subject), m["created_at"], payload
+
+
+def _artifact_payload(watch: Watch, m: MembershipInfo, subject: str, alias: str | None) -> Payload:
+    event = watch.event
+    scope = event.scope
+    occurred = {
+        "CREATE_ARTIFACT": m["artifact_created_at"],
+        "LINK_MODEL": m["created_at"],
+    }.get(event.event_type) or wire_time(datetime.now(UTC))  # W&B does not say when an alias was added
+    version = f"v{m['version_index']}"
+    return {
+        "event_id": event_id(watch.automation, event.event_type, subject),
+        "event_type": event.event_type,
+        "automation_name": watch.automation,
+        "entity_name": scope.entity,
+        "project_name": scope.project,
+        "occurred_at": occurred,
+        "url": f"{watch.app_url}/{scope.entity}/{scope.project}/artifacts/{m['artifact_type']}/{m['collection']}/"
+        + version,
+        "artifact_collection_name": m["collection"],
+        "artifact_version": f"wandb-artifact://_id/{m['artifact_id']}",
+        "artifact_version_string": f"{scope.entity}/{scope.project}/{m['collection']}:{version}",
+        "artifact_version_index": m["version_index"],
+        "artifact_metadata": m["artifact_metadata"],
+        "alias": alias,
+        "aliases": [a["alias"] for a in m["aliases"]],
+    }

@@ -1,0 +1,19 @@
+"""The event side: deferrable sensors that wait for a W&B automation's events."""
+
+from .wandb import (
+    ArtifactAliasSensor,
+    ArtifactCreatedSensor,
+    ArtifactLinkedSensor,
+    RunMetricSensor,
+    RunStateSensor,
+    WandbEventSensor,
+)
+
+__all__ = [
+    "ArtifactAliasSensor",
+    "ArtifactCreatedSensor",
+    "ArtifactLinkedSensor",
+    "RunMetricSensor",
+    "RunStateSensor",
+    "WandbEventSensor",
+]

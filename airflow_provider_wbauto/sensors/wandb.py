@@ -1,0 +1,230 @@
+"""Event sensors: wait until a W&B automation's event is due and return the events as XCom.
+
+Exactly-once, and why the asset state store: the cursor must outlive a DAG run (the next run goes
+on from where this one stopped), and the task state store is scoped to one DAG run and cannot be
+reached from a trigger. So the cursor lives in Airflow 3.3's asset state store, on an asset the
+sensor lists in its ``inlets`` (``wandb://<scope>`` unless ``cursor_asset`` says otherwise), under
+one key per sensor. That one key holds the cursor, a version counter and the claims: the events
+each recent DAG run took. Advancing the cursor and recording a claim is one ``set()``, so a worker
+killed mid-poke has either done both or neither; a retry, a reschedule or a Clear of the same DAG
+run finds its claim and returns the same events, and a poll that was not stored is simply redone
+(polls are pure functions of the cursor and event ids are stable).
+
+In deferrable mode the trigger only proposes events and the cursor after them; ``execute_complete``
+stores them only if the version it started from is still current, and polls again otherwise.
+The state store has no compare-and-set, so two writers of one key must not interleave: give the DAG
+``max_active_runs=1`` (or put the sensors of one automation in a one-slot pool). With that, two
+DAG runs can never claim the same event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import Any, ClassVar
+
+from airflow.sdk import Asset, BaseSensorOperator, Context, PokeReturnValue
+from airflow.sdk.configuration import conf
+from pydantic import ValidationError
+
+from ..automations.events import (
+    Event,
+    OnAddArtifactAlias,
+    OnCreateArtifact,
+    OnLinkArtifact,
+    OnRunMetric,
+    OnRunState,
+    event_to_json,
+)
+from ..hooks.transport import WandbError
+from ..hooks.wandb import WandbHook
+from ..hooks.watch import Watch, normalise_since, poll
+from ..triggers.wandb import WandbEventTrigger
+
+CLAIMS_KEPT = 16  # DAG runs whose claims are remembered (a retry or Clear of an older run polls anew)
+Record = dict[str, Any]
+
+
+def _templated(value: Any) -> bool:
+    return "{{" in json.dumps(value, default=str)
+
+
+class WandbEventSensor(BaseSensorOperator):
+    """Base of the five event sensors; a subclass names its event class."""
+
+    event_class: ClassVar[type[Event]]
+    template_fields: Sequence[str] = ("scope", "filter", "automation_name", "cursor_key")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"filter": "json"}
+    ui_color = "#ffcc33"
+
+    def __init__(
+        self,
+        *,
+        scope: str,
+        filter: Any = None,
+        wandb_conn_id: str = WandbHook.default_conn_name,
+        since: str | None = None,
+        rearm: bool = False,
+        cursor_key: str | None = None,
+        cursor_asset: Asset | None = None,
+        automation_name: str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        self.scope = str(scope)
+        self.filter = self._filter_json(scope, filter)
+        self.since = normalise_since(since)
+        self.cursor_asset = cursor_asset or Asset(
+            "wandb://cursors" if _templated(self.scope) else f"wandb://{self.scope}"
+        )
+        kwargs["inlets"] = [*(kwargs.get("inlets") or []), self.cursor_asset]
+        super().__init__(**kwargs)
+        self.wandb_conn_id = wandb_conn_id
+        self.rearm = rearm
+        self.cursor_key = cursor_key
+        self.automation_name = automation_name
+        self.deferrable = deferrable
+
+    @classmethod
+    def from_event(cls, *, task_id: str, event: Event, **kwargs: Any) -> WandbEventSensor:
+        """``RunMetricSensor.from_event(task_id=..., event=OnRunMetric(...))``."""
+        if not isinstance(event, cls.event_class):
+            raise TypeError(f"{cls.__name__} takes an {cls.event_class.__name__}, got {type(event).__name__}")
+        return cls(task_id=task_id, scope=str(event.scope), filter=event.filter, **kwargs)
+
+    def _filter_json(self, scope: str, filter: Any) -> Any:
+        """Validate now (DAG-parse time) unless Jinja is still to render; keep the filter as plain JSON."""
+        try:
+            event = self.event_class.model_validate({"scope": scope, **({} if filter is None else {"filter": filter})})
+        except ValidationError:
+            if _templated([scope, filter]):
+                return filter
+            raise
+        return event_to_json(event)["filter"]
+
+    # -- the event, after rendering -------------------------------------------------------------
+
+    def event(self) -> Event:
+        body = {"scope": self.scope, **({} if self.filter is None else {"filter": self.filter})}
+        return self.event_class.model_validate(body)
+
+    def _names(self, context: Context) -> tuple[str, str]:
+        """The automation's name (in every event id) and the state-store key of this sensor's cursor."""
+        ti = context["ti"]
+        name = self.automation_name or f"{ti.dag_id}.{ti.task_id}"
+        spec = json.dumps([event_to_json(self.event()), self.since, self.rearm], sort_keys=True)
+        key = self.cursor_key or f"wbauto:{ti.dag_id}.{ti.task_id}:{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
+        return name, key
+
+    @cached_property
+    def hook(self) -> WandbHook:
+        return WandbHook(self.wandb_conn_id)
+
+    def _store(self, context: Context) -> Any:
+        return context["asset_state_store"][self.cursor_asset]
+
+    # -- one poll, stored with its claim --------------------------------------------------------
+
+    def _load(self, context: Context) -> tuple[Record, list[dict[str, Any]] | None]:
+        """The stored record and this DAG run's claim, if it already claimed events."""
+        _, key = self._names(context)
+        record: Record = self._store(context).get(key, default=None) or {"version": 0, "cursor": None, "claims": []}
+        claim = next((events for run_id, events in record["claims"] if run_id == context["run_id"]), None)
+        return record, claim
+
+    def _commit(self, context: Context, record: Record, cursor: Any, events: list[dict[str, Any]]) -> None:
+        """Cursor, version and claim in one ``set()``: a crash leaves all of them or none."""
+        _, key = self._names(context)
+        claims = record["claims"] + ([[context["run_id"], events]] if events else [])
+        new = {"version": record["version"] + 1, "cursor": cursor, "claims": claims[-CLAIMS_KEPT:]}
+        self._store(context).set(key, new)
+        if events:
+            self.log.info("Claimed %d event(s): %s", len(events), ", ".join(e["event_id"] for e in events))
+
+    def _poll_once(self, context: Context) -> tuple[list[dict[str, Any]], Record]:
+        record, claim = self._load(context)
+        if claim is not None:
+            self.log.info("This DAG run already claimed %d event(s); returning them again", len(claim))
+            return claim, record
+        name, _ = self._names(context)
+        watch = Watch(
+            self.event(), name, since=self.since, rearm=self.rearm, app_url=WandbHook.app_url(self.hook.endpoint)
+        )
+        events, cursor = self.hook.run(poll(watch, record["cursor"]))
+        if events or cursor != record["cursor"]:
+            self._commit(context, record, cursor, events)
+            record = self._load(context)[0]
+        return events, record
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        events, _ = self._poll_once(context)
+        return PokeReturnValue(is_done=bool(events), xcom_value=events or None)
+
+    # -- deferrable ---------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        events, record = self._poll_once(context)
+        if events:
+            return events
+        name, _ = self._names(context)
+        self.defer(
+            trigger=WandbEventTrigger(
+                event=event_to_json(self.event()),
+                automation=name,
+                cursor=record["cursor"],
+                version=record["version"],
+                since=self.since,
+                rearm=self.rearm,
+                wandb_conn_id=self.wandb_conn_id,
+                poll_interval=self.poke_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout) if self.timeout else None,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        if not event or event.get("status") != "success":
+            raise WandbError(f"watching W&B failed: {(event or {}).get('message', 'no event from the trigger')}")
+        record, claim = self._load(context)
+        if claim is not None:
+            return claim
+        if record["version"] != event["version"]:
+            self.log.info("The cursor moved while this sensor was deferred; polling again from it")
+            return self.execute(context)
+        self._commit(context, record, event["cursor"], event["events"])
+        return event["events"]
+
+
+class RunMetricSensor(WandbEventSensor):
+    """A run metric crosses a threshold, changes by an amount, or jumps by a z-score (``OnRunMetric``)."""
+
+    event_class = OnRunMetric
+
+
+class RunStateSensor(WandbEventSensor):
+    """A run reaches a state: FAILED, FINISHED, ... (``OnRunState``)."""
+
+    event_class = OnRunState
+
+
+class ArtifactCreatedSensor(WandbEventSensor):
+    """A new version of an artifact collection is committed (``OnCreateArtifact``)."""
+
+    event_class = OnCreateArtifact
+
+
+class ArtifactLinkedSensor(WandbEventSensor):
+    """A version is linked into a registry collection (``OnLinkArtifact``)."""
+
+    event_class = OnLinkArtifact
+
+
+class ArtifactAliasSensor(WandbEventSensor):
+    """An alias such as ``production`` is added to a version (``OnAddArtifactAlias``)."""
+
+    event_class = OnAddArtifactAlias

@@ -1,0 +1,82 @@
+"""The async side of the event sensors: poll W&B from a cursor until events are due."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from ..automations.events import event_from_json
+from ..hooks.wandb import WandbHook
+from ..hooks.watch import Watch, poll
+
+
+class WandbEventTrigger(BaseTrigger):
+    """Polls with the async hook (one pooled HTTP client per triggerer loop) and proposes what it found.
+
+    The trigger writes nothing: it yields ``{"status": "success", "events", "cursor", "version"}``
+    and the sensor's ``execute_complete`` decides and stores, so a triggerer restart that re-runs
+    this trigger from its kwargs cannot lose or repeat an event. Kwargs are plain JSON and name the
+    connection only, never its key. Errors are reported as an event (``status: error``), as the
+    HTTP provider's triggers do, so the sensor fails with the message and Airflow retries it.
+    """
+
+    def __init__(
+        self,
+        *,
+        event: dict[str, Any],
+        automation: str,
+        cursor: dict[str, Any] | None,
+        version: int,
+        since: str | None = None,
+        rearm: bool = False,
+        wandb_conn_id: str = WandbHook.default_conn_name,
+        poll_interval: float = 60.0,
+    ) -> None:
+        super().__init__()
+        self.event = event
+        self.automation = automation
+        self.cursor = cursor
+        self.version = version
+        self.since = since
+        self.rearm = rearm
+        self.wandb_conn_id = wandb_conn_id
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "event": self.event,
+                "automation": self.automation,
+                "cursor": self.cursor,
+                "version": self.version,
+                "since": self.since,
+                "rearm": self.rearm,
+                "wandb_conn_id": self.wandb_conn_id,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = WandbHook(self.wandb_conn_id)
+        cursor = self.cursor
+        try:
+            watch = Watch(
+                event_from_json(self.event),
+                self.automation,
+                since=self.since,
+                rearm=self.rearm,
+                app_url=WandbHook.app_url(await hook.aendpoint()),
+            )
+            while True:
+                events, cursor = await hook.arun(poll(watch, cursor))
+                if events:
+                    break
+                await asyncio.sleep(self.poll_interval)
+        except Exception as exc:  # reported to the sensor, which fails the try with this message
+            yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
+            return
+        yield TriggerEvent({"status": "success", "events": events, "cursor": cursor, "version": self.version})

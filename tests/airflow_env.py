@@ -1,0 +1,98 @@
+"""Whole DAGs under ``dag.test()``: DAG files written to the temporary DAGs folder, XComs read back,
+and a scenario player that changes the W&B backend while a sensor waits."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_wbauto.local import LocalWandb, Store
+
+DAGS = Path(os.environ["AIRFLOW_HOME"]) / "dags"
+
+
+def write_dag(source: str, *, dag_id: str | None = None) -> Any:
+    """Write a DAG file (``dag.test()`` only runs DAGs it can parse from the DAGs folder) and import it."""
+    dag_id = dag_id or "t_" + uuid.uuid4().hex[:10]
+    DAGS.mkdir(parents=True, exist_ok=True)
+    path = DAGS / f"{dag_id}.py"
+    path.write_text(textwrap.dedent(source).replace("DAG_ID", dag_id))
+    spec = importlib.util.spec_from_file_location(dag_id, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key=key)
+            .one_or_none()
+        )
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def ti_state(run: Any, task_id: str) -> str | None:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id).one()
+        return None if ti.state is None else str(ti.state)
+
+
+class Player(threading.Thread):
+    """Plays scenario steps on the backend while a DAG runs: each step waits until the sensor has sent
+    ``polls`` more requests since the previous one (a condition, not a sleep), so history arrives in
+    several pieces across polls. Errors are re-raised by ``finish()``."""
+
+    def __init__(self, server: LocalWandb, steps: Sequence[Callable[[Store], Any]], polls: int = 3) -> None:
+        super().__init__(daemon=True)
+        self.server, self.steps, self.polls = server, steps, polls
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        store = Store(self.server.db)  # its own SQLite connection: this is another thread
+        try:
+            for step in self.steps:
+                self._wait_for(self.server.requests() + self.polls)
+                step(store)
+        except BaseException as exc:  # handed to the test thread
+            self.error = exc
+        finally:
+            store.close()
+
+    def _wait_for(self, count: int, limit: float = 120.0) -> None:
+        deadline = time.monotonic() + limit
+        while self.server.requests() < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the sensor sent fewer than {count} requests in {limit:.0f} s")
+            time.sleep(0.02)
+
+    def finish(self) -> None:
+        self.join(timeout=120)
+        assert not self.is_alive(), "scenario player did not finish"
+        if self.error is not None:
+            raise self.error
+
+
+def play_during(server: LocalWandb, dag: Any, steps: Sequence[Callable[[Store], Any]], **conf: Any) -> Any:
+    """Run the DAG once while ``steps`` are played; returns the finished DAG run."""
+    player = Player(server, steps)
+    player.start()
+    try:
+        return dag.test(run_conf=conf or None)
+    finally:
+        player.finish()
