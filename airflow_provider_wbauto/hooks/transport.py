@@ -1,9 +1,10 @@
-"""W&B's GraphQL transport, written once and driven both synchronously and asynchronously.
+"""HTTP with retries, written once and driven both synchronously and asynchronously.
 
-A read is a generator that yields ``GraphQLCall``s and receives their ``data``; one call's retry
-policy is a generator that yields ``Send`` / ``Wait`` steps and receives HTTP outcomes. ``run_sync``
-and ``run_async`` are the only places that touch the network or the clock, so the sync hook (workers)
-and the async hook (triggerers) share every decision: backoff, rate limits, error typing, paging.
+A read is a generator that yields ``GraphQLCall``s and receives their ``data``; one request's retry
+policy (``retrying``) is a generator that yields ``Send`` / ``Wait`` steps and receives HTTP outcomes.
+``drive_sync`` and ``drive_async`` are the only places that touch the network or the clock, so the
+sync hooks (workers) and the async hooks (triggerers, notifiers) share every decision: backoff, rate
+limits, error typing, paging. W&B's GraphQL reads and the action deliveries both use it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import random
 import time
 import weakref
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -52,9 +53,10 @@ class GraphQLCall:
 
 @dataclass(frozen=True)
 class Send:
-    """Post this body now."""
+    """Post this body now (with these headers on top of the client's)."""
 
     body: bytes
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,53 +80,85 @@ class RetryPolicy:
 
 Outcome = httpx.Response | httpx.TransportError
 Read = Generator[GraphQLCall, dict[str, Any], T]
-Exchange = Generator[Send | Wait, Outcome | None, dict[str, Any]]
+Steps = Generator[Send | Wait, Outcome | None, T]
 
 
-def exchange(policy: RetryPolicy, conn_id: str, body: bytes, clock: Any = time.monotonic) -> Exchange:
-    """One GraphQL call: send, judge the outcome, wait and resend within the policy's bounds."""
+@dataclass(frozen=True)
+class Retry:
+    """A judge's verdict: try again (after ``wait`` seconds, or the policy's backoff)."""
+
+    problem: str
+    wait: float | None = None
+
+
+def retrying(
+    policy: RetryPolicy,
+    body: bytes,
+    judge: Callable[[httpx.Response], T | Retry],
+    unavailable: Callable[[str], Exception],
+    headers: Mapping[str, str] | None = None,
+    clock: Any = time.monotonic,
+) -> Steps[T]:
+    """Send, let ``judge`` read the response (a value, a ``Retry``, or an exception for a fatal
+    answer), and resend within the policy's bounds; connection errors and timeouts are retried."""
     started = clock()
     problem = ""
     for attempt in range(1, policy.max_attempts + 1):
-        outcome = yield Send(body)
-        wait: float | None = None
+        outcome = yield Send(body, headers)
         if outcome is None:
-            raise RuntimeError("exchange expects the outcome of Send")
+            raise RuntimeError("retrying expects the outcome of Send")
+        wait: float | None = None
         if isinstance(outcome, httpx.TransportError):
             problem = f"{type(outcome).__name__}: {outcome}" if str(outcome) else type(outcome).__name__
-        elif outcome.status_code in (401, 403):
-            raise WandbAuthError(
-                f"W&B rejected the API key of connection {conn_id!r} (HTTP {outcome.status_code}); "
-                "check the connection's password (API key) and host"
-            )
-        elif outcome.status_code == 429:
-            problem = "HTTP 429 (rate limited)"
-            wait = rate_limit_wait(outcome.headers)
-        elif outcome.status_code >= 500:
-            problem = f"HTTP {outcome.status_code}"
-        elif outcome.status_code >= 400:
-            raise WandbError(f"W&B answered HTTP {outcome.status_code}: {outcome.text[:500]}")
         else:
-            try:
-                answer = outcome.json()
-            except ValueError:
-                answer = None
-            if not isinstance(answer, dict):
-                problem = "a malformed (non-JSON) response body"
-            else:
-                if answer.get("errors"):
-                    raise WandbGraphQLError([str(e.get("message", e)) for e in answer["errors"]])
-                data: dict[str, Any] = answer.get("data") or {}
-                return data
+            verdict = judge(outcome)
+            if not isinstance(verdict, Retry):
+                return verdict
+            problem, wait = verdict.problem, verdict.wait
         if attempt == policy.max_attempts:
             break
         wait = policy.backoff(attempt) if wait is None else wait
         if clock() - started + wait > policy.max_total_seconds:
             break
         yield Wait(wait)
-    raise WandbUnavailableError(
-        f"W&B request failed after {attempt} attempt(s) in {clock() - started:.1f}s: last error was {problem}"
-    )
+    raise unavailable(f"failed after {attempt} attempt(s) in {clock() - started:.1f}s: last error was {problem}")
+
+
+def judge_status(response: httpx.Response) -> Retry | None:
+    """The verdict every receiver shares: 429 waits as told, 5xx retries; None when neither."""
+    if response.status_code == 429:
+        return Retry("HTTP 429 (rate limited)", rate_limit_wait(response.headers))
+    if response.status_code >= 500:
+        return Retry(f"HTTP {response.status_code}")
+    return None
+
+
+def exchange(policy: RetryPolicy, conn_id: str, body: bytes, clock: Any = time.monotonic) -> Steps[dict[str, Any]]:
+    """One GraphQL call: send, judge the outcome, wait and resend within the policy's bounds."""
+
+    def judge(outcome: httpx.Response) -> dict[str, Any] | Retry:
+        if outcome.status_code in (401, 403):
+            raise WandbAuthError(
+                f"W&B rejected the API key of connection {conn_id!r} (HTTP {outcome.status_code}); "
+                "check the connection's password (API key) and host"
+            )
+        retry = judge_status(outcome)
+        if retry is not None:
+            return retry
+        if outcome.status_code >= 400:
+            raise WandbError(f"W&B answered HTTP {outcome.status_code}: {outcome.text[:500]}")
+        try:
+            answer = outcome.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            return Retry("a malformed (non-JSON) response body")
+        if answer.get("errors"):
+            raise WandbGraphQLError([str(e.get("message", e)) for e in answer["errors"]])
+        data: dict[str, Any] = answer.get("data") or {}
+        return data
+
+    return retrying(policy, body, judge, lambda why: WandbUnavailableError(f"W&B request {why}"), clock=clock)
 
 
 def rate_limit_wait(headers: httpx.Headers) -> float | None:
@@ -165,7 +199,7 @@ class Endpoint:
 HEADERS = {"Content-Type": "application/json", "User-Agent": "airflow-provider-wbauto"}
 
 
-def plan(read: Read[T], endpoint: Endpoint) -> Generator[Send | Wait, Outcome | None, T]:
+def plan(read: Read[T], endpoint: Endpoint) -> Steps[T]:
     """The whole read as network steps: each call's exchange, in turn, until the read returns."""
     try:
         call = next(read)
@@ -178,7 +212,17 @@ def plan(read: Read[T], endpoint: Endpoint) -> Generator[Send | Wait, Outcome | 
 
 
 def run_sync(read: Read[T], endpoint: Endpoint, client: httpx.Client) -> T:
-    steps = plan(read, endpoint)
+    return drive_sync(plan(read, endpoint), endpoint.url, client, endpoint.timeout, endpoint.auth)
+
+
+async def run_async(read: Read[T], endpoint: Endpoint, client: httpx.AsyncClient) -> T:
+    return await drive_async(plan(read, endpoint), endpoint.url, client, endpoint.timeout, endpoint.auth)
+
+
+def drive_sync(
+    steps: Steps[T], url: str, client: httpx.Client, timeout: float, auth: Any = httpx.USE_CLIENT_DEFAULT
+) -> T:
+    """The only synchronous code that touches the network or the clock."""
     outcome: Outcome | None = None
     try:
         while True:
@@ -188,7 +232,7 @@ def run_sync(read: Read[T], endpoint: Endpoint, client: httpx.Client) -> T:
                 outcome = None
                 continue
             try:
-                outcome = client.post(endpoint.url, content=step.body, auth=endpoint.auth, timeout=endpoint.timeout)
+                outcome = client.post(url, content=step.body, headers=step.headers, auth=auth, timeout=timeout)
             except httpx.TransportError as exc:
                 outcome = exc
     except StopIteration as done:
@@ -196,8 +240,10 @@ def run_sync(read: Read[T], endpoint: Endpoint, client: httpx.Client) -> T:
         return result
 
 
-async def run_async(read: Read[T], endpoint: Endpoint, client: httpx.AsyncClient) -> T:
-    steps = plan(read, endpoint)
+async def drive_async(
+    steps: Steps[T], url: str, client: httpx.AsyncClient, timeout: float, auth: Any = httpx.USE_CLIENT_DEFAULT
+) -> T:
+    """``drive_sync`` for an event loop: awaits where the other blocks."""
     outcome: Outcome | None = None
     try:
         while True:
@@ -207,9 +253,7 @@ async def run_async(read: Read[T], endpoint: Endpoint, client: httpx.AsyncClient
                 outcome = None
                 continue
             try:
-                outcome = await client.post(
-                    endpoint.url, content=step.body, auth=endpoint.auth, timeout=endpoint.timeout
-                )
+                outcome = await client.post(url, content=step.body, headers=step.headers, auth=auth, timeout=timeout)
             except httpx.TransportError as exc:
                 outcome = exc
     except StopIteration as done:

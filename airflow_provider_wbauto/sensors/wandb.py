@@ -22,13 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from airflow.sdk import Asset, BaseSensorOperator, Context, PokeReturnValue
 from airflow.sdk.configuration import conf
-from pydantic import ValidationError
+from airflow.sdk.exceptions import AirflowSensorTimeout
+from pydantic import TypeAdapter, ValidationError
 
 from ..automations.events import (
     Event,
@@ -41,7 +42,7 @@ from ..automations.events import (
 )
 from ..hooks.transport import WandbError
 from ..hooks.wandb import WandbHook
-from ..hooks.watch import Watch, normalise_since, poll
+from ..hooks.watch import Watch, normalise_since, poll, wire_time
 from ..triggers.wandb import WandbEventTrigger
 
 CLAIMS_KEPT = 16  # DAG runs whose claims are remembered (a retry or Clear of an older run polls anew)
@@ -96,14 +97,20 @@ class WandbEventSensor(BaseSensorOperator):
         return cls(task_id=task_id, scope=str(event.scope), filter=event.filter, **kwargs)
 
     def _filter_json(self, scope: str, filter: Any) -> Any:
-        """Validate now (DAG-parse time) unless Jinja is still to render; keep the filter as plain JSON."""
+        """The filter as plain JSON, so Jinja can render names in it. Validated now (DAG-parse time),
+        unless templates are still to render; then only the filter's own shape is checked."""
+        if not _templated([scope, filter]):
+            body = {"scope": scope, **({} if filter is None else {"filter": filter})}
+            return event_to_json(self.event_class.model_validate(body))["filter"]
+        if filter is None:
+            return None
+        field = self.event_class.model_fields["filter"]
         try:
-            event = self.event_class.model_validate({"scope": scope, **({} if filter is None else {"filter": filter})})
+            shape: Any = Annotated[field.annotation, *field.metadata]
+            model: Any = TypeAdapter(shape).validate_python(filter)
         except ValidationError:
-            if _templated([scope, filter]):
-                return filter
-            raise
-        return event_to_json(event)["filter"]
+            return filter  # a template stands where a number goes: checked after rendering
+        return TypeAdapter(Any).dump_python(model, mode="json")
 
     # -- the event, after rendering -------------------------------------------------------------
 
@@ -182,12 +189,15 @@ class WandbEventSensor(BaseSensorOperator):
                 rearm=self.rearm,
                 wandb_conn_id=self.wandb_conn_id,
                 poll_interval=self.poke_interval,
+                end_at=wire_time(datetime.now(UTC) + timedelta(seconds=self.timeout)) if self.timeout else None,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout) if self.timeout else None,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        if event and event.get("status") == "timeout":
+            raise AirflowSensorTimeout(f"{self.task_id}: {event['message']}")
         if not event or event.get("status") != "success":
             raise WandbError(f"watching W&B failed: {(event or {}).get('message', 'no event from the trigger')}")
         record, claim = self._load(context)

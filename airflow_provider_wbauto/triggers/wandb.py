@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ..automations.events import event_from_json
 from ..hooks.wandb import WandbHook
-from ..hooks.watch import Watch, poll
+from ..hooks.watch import Watch, parse_time, poll
 
 
 class WandbEventTrigger(BaseTrigger):
@@ -21,6 +22,8 @@ class WandbEventTrigger(BaseTrigger):
     this trigger from its kwargs cannot lose or repeat an event. Kwargs are plain JSON and name the
     connection only, never its key. Errors are reported as an event (``status: error``), as the
     HTTP provider's triggers do, so the sensor fails with the message and Airflow retries it.
+    ``end_at`` bounds the wait on its own (the scheduler also enforces the deferral timeout, but an
+    inline trigger under ``dag.test()`` has nothing else to stop it).
     """
 
     def __init__(
@@ -34,6 +37,7 @@ class WandbEventTrigger(BaseTrigger):
         rearm: bool = False,
         wandb_conn_id: str = WandbHook.default_conn_name,
         poll_interval: float = 60.0,
+        end_at: str | None = None,
     ) -> None:
         super().__init__()
         self.event = event
@@ -44,6 +48,7 @@ class WandbEventTrigger(BaseTrigger):
         self.rearm = rearm
         self.wandb_conn_id = wandb_conn_id
         self.poll_interval = poll_interval
+        self.end_at = end_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -57,6 +62,7 @@ class WandbEventTrigger(BaseTrigger):
                 "rearm": self.rearm,
                 "wandb_conn_id": self.wandb_conn_id,
                 "poll_interval": self.poll_interval,
+                "end_at": self.end_at,
             },
         )
 
@@ -71,10 +77,14 @@ class WandbEventTrigger(BaseTrigger):
                 rearm=self.rearm,
                 app_url=WandbHook.app_url(await hook.aendpoint()),
             )
+            deadline = parse_time(self.end_at) if self.end_at else None
             while True:
                 events, cursor = await hook.arun(poll(watch, cursor))
                 if events:
                     break
+                if deadline and datetime.now(UTC) + timedelta(seconds=self.poll_interval) > deadline:
+                    yield TriggerEvent({"status": "timeout", "message": f"no event before {self.end_at}"})
+                    return
                 await asyncio.sleep(self.poll_interval)
         except Exception as exc:  # reported to the sensor, which fails the try with this message
             yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})

@@ -1,0 +1,171 @@
+"""One poll of one event spec against the local server: where the watch starts, what a poll costs,
+and that polls are pure functions of the cursor."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from airflow_provider_wbauto.automations import (
+    MetricChangeFilter,
+    MetricThresholdFilter,
+    MetricZScoreFilter,
+    OnAddArtifactAlias,
+    OnCreateArtifact,
+    OnRunMetric,
+    OnRunState,
+    RunEvent,
+)
+from airflow_provider_wbauto.hooks.transport import GraphQLCall
+from airflow_provider_wbauto.hooks.wandb import WandbHook
+from airflow_provider_wbauto.hooks.watch import Watch, normalise_since, poll
+from airflow_provider_wbauto.local import LocalWandb
+
+SERIES = [0.9, 0.8, 0.3, 0.2, 0.7, 0.9, 0.1, 0.1, 5.0, 0.2, 0.25, 0.3, 0.2, 0.1, 0.9, 0.3]
+FILTERS = [
+    MetricThresholdFilter(name="loss", cmp="<", threshold=0.5),
+    MetricThresholdFilter(name="loss", cmp=">=", threshold=0.5, window=2, agg="min"),
+    MetricChangeFilter(name="loss", threshold=0.5, change_type="relative", change_dir="any", window=2, agg="mean"),
+    MetricZScoreFilter(name="loss", threshold=1.5, window=4),
+]
+
+
+def rows(values: list[float], first: int = 0) -> list[dict[str, Any]]:
+    return [{"_step": first + i, "loss": v, "other": i} for i, v in enumerate(values)]
+
+
+class Recorder:
+    """Runs a read through the hook and keeps the GraphQL calls it made."""
+
+    def __init__(self, hook: WandbHook) -> None:
+        self.hook, self.calls = hook, []  # type: list[GraphQLCall]
+
+    def __call__(self, watch: Watch, cursor: Any) -> tuple[list[dict[str, Any]], Any]:
+        self.calls = []
+        return self.hook.run(self._record(poll(watch, cursor)))  # type: ignore[no-any-return]
+
+    def _record(self, read: Generator[GraphQLCall, Any, Any]) -> Generator[GraphQLCall, Any, Any]:
+        data = None
+        try:
+            while True:
+                call = read.send(data)
+                self.calls.append(call)
+                data = yield call
+        except StopIteration as stop:
+            return stop.value
+
+
+@pytest.fixture
+def hook(wandb_conn: LocalWandb) -> WandbHook:
+    return WandbHook()
+
+
+@pytest.mark.parametrize("rearm", [False, True])
+@pytest.mark.parametrize("metric", FILTERS, ids=lambda f: f.event_type)
+def test_since_beginning_on_a_finished_run_fires_what_firing_steps_says(
+    hook: WandbHook, wandb_conn: LocalWandb, entity: str, metric: Any, rearm: bool
+) -> None:
+    store = wandb_conn.store
+    store.upsert_run(entity, "p", "done")
+    store.log(entity, "p", "done", rows(SERIES))
+    store.set_state(entity, "p", "done", "finished")
+    event = OnRunMetric(scope=f"{entity}/p", filter=metric)
+
+    expected = metric.firing_steps(rows(SERIES), rearm=rearm)
+    assert expected, "the series must make every filter fire at least once"
+    events, _ = hook.run(poll(Watch(event, "a", since="beginning", rearm=rearm), None))
+    assert [e["step"] for e in events] == expected
+
+    # without a start point, history that predates the watch never fires, now or later
+    cursor = None
+    for _ in range(2):
+        events, cursor = hook.run(poll(Watch(event, "a", rearm=rearm), cursor))
+        assert events == []
+
+
+def test_since_a_time_backfills_runs_created_after_it(hook: WandbHook, wandb_conn: LocalWandb, entity: str) -> None:
+    store = wandb_conn.store
+    now = datetime.now(UTC)
+    store.upsert_run(entity, "p", "before", created_at=(now - timedelta(hours=2)).isoformat())
+    store.upsert_run(entity, "p", "after", created_at=(now - timedelta(minutes=30)).isoformat())
+    for run in ("before", "after"):
+        store.log(entity, "p", run, rows([0.1, 0.1]))
+    event = OnRunMetric(scope=f"{entity}/p", filter=RunEvent.metric("loss") < 0.5)
+    since = (now - timedelta(hours=1)).isoformat()
+    events, _ = hook.run(poll(Watch(event, "a", since=since), None))
+    assert [e["run_id"] for e in events] == ["after"]
+
+
+def test_a_quiet_project_costs_one_small_request_and_changes_read_only_new_rows_of_the_metric(
+    hook: WandbHook, wandb_conn: LocalWandb, entity: str
+) -> None:
+    store = wandb_conn.store
+    for i in range(30):
+        store.upsert_run(entity, "p", f"r{i}")
+        store.log(entity, "p", f"r{i}", rows([1.0] * 50))
+    event = OnRunMetric(scope=f"{entity}/p", filter=RunEvent.metric("loss").mean(3) < 0.5)
+    watch = Watch(event, "a")
+    recorder = Recorder(hook)
+    _, cursor = recorder(watch, None)
+
+    for _ in range(3):  # nothing changed: one request, never history
+        events, cursor = recorder(watch, cursor)
+        assert events == [] and len(recorder.calls) == 1
+        assert recorder.calls[0].query.startswith("query WbautoRuns")
+
+    store.log(entity, "p", "r7", rows([0.1, 0.1, 0.1], first=50))
+    events, cursor = recorder(watch, cursor)
+    assert [(e["run_id"], e["step"]) for e in events] == [("r7", 52)]
+    _, history_call = recorder.calls
+    assert "r7" in history_call.variables.values() and len([v for v in history_call.variables if v[0] == "n"]) == 1
+    (spec,) = [json.loads(s) for s in history_call.variables["s0"]]
+    assert spec["keys"] == ["_step", "loss"] and (spec["minStep"], spec["maxStep"]) == (50, 52)
+
+
+def test_polls_are_pure_functions_of_the_cursor(hook: WandbHook, wandb_conn: LocalWandb, entity: str) -> None:
+    """Polling twice from the same cursor (a crash before storing) gives the same events and ids."""
+    store = wandb_conn.store
+    store.create_version(entity, "p", "model")
+    watch = Watch(OnCreateArtifact(scope=f"{entity}/p/model"), "a")
+    _, cursor = hook.run(poll(watch, None))
+    store.create_version(entity, "p", "model")
+    first, after_first = hook.run(poll(watch, cursor))
+    again, after_again = hook.run(poll(watch, cursor))
+    assert first == again and after_first == after_again and len(first) == 1
+    assert hook.run(poll(watch, after_first))[0] == []
+
+
+def test_state_fires_once_per_run_and_state(hook: WandbHook, wandb_conn: LocalWandb, entity: str) -> None:
+    store = wandb_conn.store
+    store.upsert_run(entity, "p", "r")
+    watch = Watch(OnRunState(scope=f"{entity}/p", filter=RunEvent.state.in_(["FAILED", "FINISHED"])), "a")
+    _, cursor = hook.run(poll(watch, None))
+    seen: list[str] = []
+    for state in ("crashed", "running", "crashed", "finished"):  # crashed, resumed, crashed again, finished
+        store.set_state(entity, "p", "r", state)
+        events, cursor = hook.run(poll(watch, cursor))
+        seen += [e["run_state"] for e in events]
+    assert seen == ["crashed", "finished"]
+
+
+def test_alias_events_keep_a_small_cursor(hook: WandbHook, wandb_conn: LocalWandb, entity: str) -> None:
+    store = wandb_conn.store
+    versions = [store.create_version(entity, "p", "model") for _ in range(20)]
+    seq = store.collection_id(entity, "p", "model")
+    watch = Watch(OnAddArtifactAlias(scope=f"{entity}/p/model"), "a")
+    _, cursor = hook.run(poll(watch, None))
+    for i, v in enumerate(versions):
+        store.add_aliases(v, seq, [f"tag-{i}"])
+    events, cursor = hook.run(poll(watch, cursor))
+    assert sorted(e["alias"] for e in events) == sorted(f"tag-{i}" for i in range(20))
+    assert len(json.dumps(cursor)) < 30 * 21  # a short hash per (version, alias) present
+
+
+@pytest.mark.parametrize("since", ["yesterday", "2026-13-01", 5])
+def test_a_bad_since_names_the_allowed_values(since: Any) -> None:
+    with pytest.raises(ValueError, match="since must be None, 'beginning' or an ISO timestamp"):
+        normalise_since(since)

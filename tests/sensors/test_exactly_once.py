@@ -1,0 +1,149 @@
+"""Exactly-once under interruption: 200 scripted events, a sensor that crashes at random points
+(after reading its record, between polling and storing the cursor, right after storing it) and
+is retried, in reschedule and deferrable mode; the union of what fired is the expected set."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import pytest
+
+from airflow_provider_wbauto.automations import OnCreateArtifact
+from airflow_provider_wbauto.automations.events import event_to_json
+from airflow_provider_wbauto.local import LocalWandb
+from airflow_provider_wbauto.triggers import WandbEventTrigger
+from tests.airflow_env import play_during, ti_state, write_dag, xcom
+
+CRASHING_SENSOR = """
+import itertools, random
+from datetime import timedelta
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_wbauto.sensors import ArtifactCreatedSensor
+
+CALLS = itertools.count()
+
+
+class CrashingSensor(ArtifactCreatedSensor):
+    \"\"\"Dies at random points of a poll once a cursor exists (the watch begins when it is stored).\"\"\"
+
+    def _crash(self, context, record, point):
+        ti = context["ti"]
+        seed = f"{ti.run_id}/{ti.try_number}/{point}/{next(CALLS)}"
+        if record["cursor"] is not None and random.Random(seed).random() < 0.25:
+            raise RuntimeError(f"simulated crash {point}")
+
+    def _load(self, context):
+        record, claim = super()._load(context)
+        self._crash(context, record, "after reading the record")
+        return record, claim
+
+    def _commit(self, context, record, cursor, events):
+        self._crash(context, record, "between polling and storing")
+        super()._commit(context, record, cursor, events)
+        self._crash(context, record, "right after storing")
+
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False, max_active_runs=1) as dag:
+    CrashingSensor(task_id="watch", scope="SCOPE", poke_interval=0.2, timeout=120, retries=200,
+                   retry_delay=timedelta(0), MODE)
+"""
+
+MODES = {"deferrable": "deferrable=True", "reschedule": "deferrable=False, mode='reschedule'"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_200_events_survive_random_crashes(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
+    store = wandb_conn.store
+    store.create_version(entity, "p", "model")  # v0 predates the watch
+    dag = write_dag(CRASHING_SENSOR.replace("SCOPE", f"{entity}/p/model").replace("MODE", MODES[mode]))
+    rng = random.Random(f"restart-{mode}")
+    created = 0
+    fired: list[int] = []
+    crashes = 0
+
+    def create(n: int) -> Any:
+        def step(s: Any) -> None:
+            for _ in range(n):
+                s.create_version(entity, "p", "model")
+
+        return step
+
+    while created < 200:
+        # a batch is created before the DAG run starts (due at its first poll) or while its sensor
+        # waits; the first DAG run stores the baseline first, then sees its events arrive
+        size = min(200 - created, rng.randint(1, 24))
+        before = created > 0 and rng.random() < 0.5
+        if before:
+            create(size)(store)
+        run = play_during(wandb_conn, dag, [] if before else [create(size)])
+        created += size
+        assert ti_state(run, "watch") == "success"
+        fired += [e["artifact_version_index"] for e in xcom(run, "watch")]
+        crashes += _try_number(run) - 1
+        # the events of a DAG run are a prefix-closed batch: nothing created later, nothing skipped
+        assert sorted(fired) == list(range(1, len(fired) + 1))
+
+    assert len(fired) == 200 and sorted(fired) == list(range(1, 201))  # none lost, none twice
+    assert crashes >= 5, f"only {crashes} simulated crashes: the test did not interrupt the sensor"
+
+
+def _try_number(run: Any) -> int:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id="watch").one()
+        return int(ti.try_number)
+
+
+def test_trigger_restarted_mid_watch_proposes_the_same_events(wandb_conn: LocalWandb, entity: str) -> None:
+    """A triggerer restart re-runs the trigger from its serialised kwargs: same cursor in, same events out."""
+    store = wandb_conn.store
+    store.create_version(entity, "p", "model")
+    event = event_to_json(OnCreateArtifact(scope=f"{entity}/p/model"))
+    trigger = WandbEventTrigger(event=event, automation="a", cursor={"present": []}, version=0, poll_interval=0.05)
+    trigger.cursor = asyncio.run(_first_cursor(trigger))
+
+    async def interrupted_then_restarted() -> tuple[list[Any], list[Any]]:
+        task = asyncio.ensure_future(_next_event(trigger))
+        await _wait(lambda: wandb_conn.requests() >= 3)
+        task.cancel()  # the triggerer dies between two polls
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        store.create_version(entity, "p", "model")
+        classpath, kwargs = trigger.serialize()
+        assert classpath == "airflow_provider_wbauto.triggers.wandb.WandbEventTrigger"
+        first = await _next_event(WandbEventTrigger(**kwargs))
+        again = await _next_event(WandbEventTrigger(**kwargs))
+        return first["events"], again["events"]
+
+    first, again = asyncio.run(interrupted_then_restarted())
+    assert [e["artifact_version_index"] for e in first] == [1]
+    assert first == again
+
+
+async def _first_cursor(trigger: WandbEventTrigger) -> Any:
+    """The baseline a sensor would have stored: everything present now."""
+    from airflow_provider_wbauto.hooks.wandb import WandbHook
+    from airflow_provider_wbauto.hooks.watch import Watch, poll
+
+    watch = Watch(OnCreateArtifact.model_validate({k: v for k, v in trigger.event.items() if k != "on"}), "a")
+    _, cursor = await WandbHook().arun(poll(watch, None))
+    return cursor
+
+
+async def _next_event(trigger: WandbEventTrigger) -> Any:
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
+
+
+async def _wait(condition: Any, limit: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
