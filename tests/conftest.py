@@ -7,6 +7,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 _HOME = tempfile.mkdtemp(prefix="wbauto-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _HOME
@@ -63,3 +64,11 @@ def wandb_conn(backend: LocalWandb, airflow_db: None, monkeypatch: pytest.Monkey
         "AIRFLOW_CONN_WANDB_DEFAULT", json.dumps({"conn_type": "wandb", "host": backend.url, "password": API_KEY})
     )
     return backend
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A real HTTP receiver on 127.0.0.1 (Slack / webhooks), stopped after the test."""
+    from tests.receiver import serve
+
+    yield from serve()

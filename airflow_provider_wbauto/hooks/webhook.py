@@ -1,0 +1,134 @@
+"""Signed JSON webhooks, as W&B's generic webhook action sends them.
+
+Connection (type ``wandb_webhook``): ``host`` = the URL, ``password`` = access token (sent as
+``Authorization: Bearer`` and available as ``${ACCESS_TOKEN}``), extra ``signing_secret`` (HMAC key
+of ``X-Wandb-Signature``), extra ``secrets`` = ``{"NAME": "value"}`` (each as ``${NAME}``), plus
+``timeout`` and ``rate_limit_per_minute``. Secrets are resolved at send time, so rendered templates,
+XCom and logs only ever show the ``${...}`` placeholder.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from .delivery import DeliveryHook, Target, masked
+
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
+EVENT_VARIABLES = (
+    *("project_name", "entity_name", "event_type", "event_author", "alias", "tag", "artifact_collection_name"),
+    *("artifact_version", "artifact_version_string", "artifact_version_index", "artifact_metadata"),
+    *("run_name", "run_id", "run_state", "metric_name", "metric_value", "step", "window_values"),
+    *("event_id", "url", "automation_name", "occurred_at"),
+)
+
+
+class UnknownVariableError(ValueError):
+    """A ``${...}`` the event and the connection do not define: named, never replaced by a blank."""
+
+
+def event_variables(event: Mapping[str, Any]) -> dict[str, Any]:
+    """W&B's payload variables (and ours) that this event defines, ``artifact_metadata.KEY`` included."""
+    found = {name: event[name] for name in EVENT_VARIABLES if event.get(name) is not None}
+    found.setdefault("event_author", "airflow")
+    for key, value in (event.get("artifact_metadata") or {}).items():
+        found[f"artifact_metadata.{key}"] = value
+    return found
+
+
+def resolve(value: Any, variables: Mapping[str, Any]) -> Any:
+    """Replace ``${name}`` in every string of a JSON value. A string that is exactly one variable takes
+    the variable's JSON value (a number stays a number); inside text it is formatted."""
+    if isinstance(value, dict):
+        return {k: resolve(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, variables) for v in value]
+    if not isinstance(value, str):
+        return value
+    names = VARIABLE.findall(value)
+    missing = sorted({n for n in names if n not in variables})
+    if missing:
+        raise UnknownVariableError(
+            f"payload variable(s) {', '.join('${' + n + '}' for n in missing)} not defined for this event; "
+            f"available: {', '.join('${' + n + '}' for n in sorted(variables))}"
+        )
+    whole = VARIABLE.fullmatch(value)
+    if whole:
+        return variables[whole.group(1)]
+    return VARIABLE.sub(lambda m: _text(variables[m.group(1)]), value)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def signature(secret: str, body: bytes) -> str:
+    """``X-Wandb-Signature``: base64 of the HMAC-SHA256 of the exact body bytes."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+class WebhookHook(DeliveryHook):
+    """Posts JSON to a webhook receiver with W&B's variables, bearer token, signature and idempotency key."""
+
+    conn_name_attr = "webhook_conn_id"
+    default_conn_name = "wandb_webhook_default"
+    conn_type = "wandb_webhook"
+    hook_name = "W&B automations: webhook"
+
+    def __init__(self, webhook_conn_id: str | None = default_conn_name, url: str | None = None, **kw: Any) -> None:
+        super().__init__(None if url else webhook_conn_id, **kw)
+        self.url = url
+        masked(url)
+
+    def make_target(self, conn: Any, extra: Mapping[str, Any]) -> Target:
+        secrets: dict[str, str] = {}
+        if conn is None:
+            url = self.url or ""
+        else:
+            url = (conn.host or "").strip()
+            if conn.schema and "://" not in url:
+                url = f"{conn.schema}://{url}"
+            if conn.password:
+                secrets["ACCESS_TOKEN"] = conn.password
+            if extra.get("signing_secret"):
+                secrets["SIGNING_SECRET"] = str(extra["signing_secret"])
+            named = extra.get("secrets") or {}
+            if isinstance(named, str):
+                named = json.loads(named)
+            secrets.update({str(k): str(v) for k, v in named.items()})
+        if not url.startswith("http"):
+            raise AirflowNotFoundException(f"webhook connection {self.conn_id!r} has no URL (host)")
+        masked(*secrets.values())
+        name = f"webhook ({self.conn_id or 'literal URL'})"
+        timeout, per_minute = self.tuning(extra)
+        return Target(url=url, name=name, secrets=secrets, timeout=timeout, per_minute=per_minute)
+
+    def request(
+        self, target: Target, payload: Any, events: Sequence[Mapping[str, Any]], idempotency_key: str, batch: bool
+    ) -> tuple[bytes, dict[str, str]]:
+        """The exact body bytes and headers: one event's payload, or ``{"events": [...]}`` for a batch
+        (one resolved payload per event); ``payload=None`` sends the events themselves."""
+        secrets = {k: v for k, v in target.secrets.items() if k != "SIGNING_SECRET"}
+        bodies = [e if payload is None else resolve(payload, {**event_variables(e), **secrets}) for e in events]
+        body = json.dumps({"events": bodies} if batch else bodies[0], separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
+        if target.secrets.get("ACCESS_TOKEN"):
+            headers["Authorization"] = f"Bearer {target.secrets['ACCESS_TOKEN']}"
+        if target.secrets.get("SIGNING_SECRET"):
+            headers["X-Wandb-Signature"] = signature(target.secrets["SIGNING_SECRET"], body)
+        return body, headers
+
+    def send(self, payload: Any, events: Sequence[Mapping[str, Any]], key: str, batch: bool = False) -> int:
+        target = self.target()
+        return self.post(target, *self.request(target, payload, events, key, batch))
+
+    async def async_send(self, payload: Any, events: Sequence[Mapping[str, Any]], key: str, batch: bool = False) -> int:
+        target = await self.atarget()
+        return await self.apost(target, *self.request(target, payload, events, key, batch))

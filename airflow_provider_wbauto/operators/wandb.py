@@ -1,0 +1,173 @@
+"""The action side: thin operators over the delivery hooks, acting on the events a sensor returned.
+
+``events`` is the sensor's output (``events=sensor.output``), a literal list, or, when the DAG is
+scheduled by an asset watcher, left out: the payloads of ``triggering_asset_events`` are used. One
+delivery per event, or one for all with ``batch=True``. Each delivery carries the event id as its
+idempotency key, and the keys already delivered are kept in the task state store (scoped to this
+task instance, shared by its retries), so a retry after a failed delivery does not send again what
+this task already sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import Any, ClassVar
+
+from airflow.sdk import NEVER_EXPIRE, BaseOperator, Context  # type: ignore[attr-defined]
+
+from ..automations.actions import SendNotification
+from ..hooks.slack import SlackWebhookHook, slack_message
+from ..hooks.webhook import WebhookHook
+
+DELIVERED_KEY = "wbauto_delivered"
+Event = dict[str, Any]
+
+
+def _payloads(value: Any) -> Iterable[Event]:
+    if isinstance(value, Mapping):
+        if "events" in value and "event_id" not in value:
+            yield from _payloads(value["events"])
+        else:
+            yield dict(value)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _payloads(item)
+
+
+def collect_events(context: Context, events: Any) -> list[Event]:
+    """The events to act on, once each, in order: the ``events`` argument, else the triggering asset
+    events' payloads (``extra["payload"]``, an event, a list, or ``{"events": [...]}``)."""
+    if events is None:
+        triggering = context.get("triggering_asset_events") or {}
+        events = [getattr(e, "extra", {}).get("payload") for evs in triggering.values() for e in evs]
+    seen: set[str] = set()
+    out: list[Event] = []
+    for event in _payloads(events):
+        key = str(event.get("event_id", len(out)))
+        if key not in seen:
+            seen.add(key)
+            out.append(event)
+    return out
+
+
+def delivery_key(events: Sequence[Event]) -> str:
+    """One event's id, or a stable digest of a batch's ids."""
+    if len(events) == 1 and events[0].get("event_id"):
+        return str(events[0]["event_id"])
+    joined = "\x1f".join(str(e.get("event_id", "")) for e in events)
+    return hashlib.sha256(joined.encode()).hexdigest()[:32]
+
+
+class EventActionOperator(BaseOperator):
+    """Base of the actions: collects the events and delivers each (or the batch) once per task instance."""
+
+    template_fields: Sequence[str] = ("events",)
+    ui_color = "#fcd34d"
+
+    def __init__(self, *, events: Any = None, batch: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.events = events
+        self.batch = batch
+
+    def deliver(self, events: list[Event], key: str) -> None:
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> list[str]:
+        events = collect_events(context, self.events)
+        if not events:
+            self.log.info("No events to act on: nothing was sent")
+            return []
+        store: Any = context.get("task_state_store")
+        delivered: list[str] = list(store.get(DELIVERED_KEY, default=[])) if store is not None else []
+        units = [events] if self.batch else [[e] for e in events]
+        for unit in units:
+            key = delivery_key(unit)
+            if key in delivered:
+                self.log.info("Already delivered by an earlier try of this task: %s", key)
+                continue
+            self.deliver(unit, key)
+            delivered.append(key)
+            if store is not None:
+                store.set(DELIVERED_KEY, delivered, retention=NEVER_EXPIRE)
+            self.log.info("Delivered %d event(s) (key %s)", len(unit), key)
+        return [str(e.get("event_id")) for e in events]
+
+
+class SendNotificationOperator(EventActionOperator):
+    """A Slack message per event (or one per batch): title, message (``text``), severity (``level``)."""
+
+    template_fields: Sequence[str] = ("events", "title", "message")
+
+    def __init__(
+        self,
+        *,
+        title: str = "",
+        message: str = "",
+        severity: str = "INFO",
+        slack_conn_id: str = SlackWebhookHook.default_conn_name,
+        webhook_url: str | None = None,
+        text: str | None = None,
+        level: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        action = SendNotification.model_validate(
+            {"title": title, "message": text if text is not None else message,
+             "severity": level if level is not None else severity}
+        )  # fmt: skip
+        self.title, self.message, self.severity = action.title, action.message, action.severity
+        self.slack_conn_id = slack_conn_id
+        self.webhook_url = webhook_url
+
+    @cached_property
+    def hook(self) -> SlackWebhookHook:
+        return SlackWebhookHook(self.slack_conn_id, webhook_url=self.webhook_url)
+
+    def deliver(self, events: list[Event], key: str) -> None:
+        self.hook.send(slack_message(self.title, self.message, self.severity, events))
+
+
+class SendWebhookOperator(EventActionOperator):
+    """A signed JSON POST per event (or ``{"events": [...]}`` per batch) to a webhook connection's URL.
+
+    ``payload`` is a Jinja template field and its strings may hold W&B's ``${...}`` variables
+    (``${run_name}``, ``${artifact_metadata.KEY}``, ``${ACCESS_TOKEN}`` ...); without a payload
+    the event itself is sent.
+    """
+
+    template_fields: Sequence[str] = ("events", "payload")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"payload": "json"}
+
+    def __init__(
+        self,
+        *,
+        payload: Any = None,
+        webhook_conn_id: str = WebhookHook.default_conn_name,
+        url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.payload = payload
+        self.webhook_conn_id = webhook_conn_id
+        self.url = url
+
+    @cached_property
+    def hook(self) -> WebhookHook:
+        return WebhookHook(self.webhook_conn_id, url=self.url)
+
+    def deliver(self, events: list[Event], key: str) -> None:
+        self.hook.send(self.payload, events, key, batch=self.batch)
+
+
+class DoNothingOperator(EventActionOperator):
+    """The dry run: logs the events it would have acted on and returns them."""
+
+    def execute(self, context: Context) -> list[Event]:  # type: ignore[override]
+        events = collect_events(context, self.events)
+        if not events:
+            self.log.info("No events to act on")
+        for event in events:
+            self.log.info("Would act on %s %s: %s", event.get("event_type"), event.get("event_id"), event.get("url"))
+        return events

@@ -1,0 +1,179 @@
+"""The action hooks against a real HTTP receiver on 127.0.0.1: bodies, headers, signatures, variables,
+Slack blocks, retries under 500 / 429 / timeouts, 4xx, and the rate limit."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+from typing import Any
+
+import pytest
+
+from airflow_provider_wbauto.hooks.delivery import DeliveryError, DeliveryRejected
+from airflow_provider_wbauto.hooks.slack import SlackWebhookHook, slack_message, sparkline
+from airflow_provider_wbauto.hooks.transport import RetryPolicy
+from airflow_provider_wbauto.hooks.webhook import UnknownVariableError, WebhookHook
+from tests.receiver import Answer, Receiver
+
+TOKEN, SIGNING, TEAM = "tok-" + "t" * 20, "sig-" + "s" * 20, "team-" + "k" * 20
+FAST = RetryPolicy(max_attempts=4, max_total_seconds=30, backoff_base=0.05, backoff_cap=0.2)
+
+METRIC_EVENT = {
+    "event_id": "e1",
+    "event_type": "RUN_METRIC",
+    "entity_name": "acme",
+    "project_name": "mnist",
+    "run_id": "r1",
+    "run_name": "bright-sun-1",
+    "metric_name": "loss",
+    "metric_value": 0.25,
+    "step": 9,
+    "window_values": [0.9, 0.3, 0.2, 0.25],
+    "url": "https://wandb.ai/acme/mnist/runs/r1",
+}
+ALIAS_EVENT = {
+    "event_id": "e2",
+    "event_type": "ADD_ARTIFACT_ALIAS",
+    "entity_name": "acme",
+    "project_name": "mnist",
+    "alias": "production",
+    "artifact_collection_name": "model",
+    "artifact_version_string": "acme/mnist/model:v3",
+    "artifact_metadata": {"acc": 0.97},
+    "url": "https://wandb.ai/acme/mnist/artifacts/model/model/v3",
+}
+
+
+@pytest.fixture
+def webhook_conn(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Receiver:
+    conn = {
+        "conn_type": "wandb_webhook",
+        "host": receiver.url(),
+        "password": TOKEN,
+        "extra": {"signing_secret": SIGNING, "secrets": {"TEAM_KEY": TEAM}},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_HOOK", json.dumps(conn))
+    return receiver
+
+
+def test_webhook_body_headers_signature_and_variables(webhook_conn: Receiver) -> None:
+    payload = {
+        "text": "${run_name} hit ${metric_name}=${metric_value} (${event_type})",
+        "value": "${metric_value}",
+        "auth": "${TEAM_KEY}",
+        "nested": ["${project_name}/${entity_name}", {"url": "${url}"}],
+    }
+    WebhookHook("hook", retry=FAST).send(payload, [METRIC_EVENT], "e1")
+    (got,) = webhook_conn.received
+    body = json.loads(got.body)
+    assert body == {
+        "text": "bright-sun-1 hit loss=0.25 (RUN_METRIC)",
+        "value": 0.25,  # a string that is exactly one variable keeps its JSON type
+        "auth": TEAM,
+        "nested": ["mnist/acme", {"url": METRIC_EVENT["url"]}],
+    }
+    assert got.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert got.headers["Idempotency-Key"] == "e1"
+    assert got.headers["Content-Type"] == "application/json"
+    expected = base64.b64encode(hmac.new(SIGNING.encode(), got.body, hashlib.sha256).digest()).decode()
+    assert got.headers["X-Wandb-Signature"] == expected
+
+
+def test_artifact_metadata_variables_and_batches(webhook_conn: Receiver) -> None:
+    hook = WebhookHook("hook", retry=FAST)
+    hook.send({"msg": "${alias} -> ${artifact_version_string} acc=${artifact_metadata.acc}"}, [ALIAS_EVENT], "e2")
+    hook.send({"id": "${event_id}"}, [METRIC_EVENT, ALIAS_EVENT], "batch-key", batch=True)
+    hook.send(None, [ALIAS_EVENT], "e2")  # no payload: the event itself
+    single, batch, raw = (json.loads(r.body) for r in webhook_conn.received)
+    assert single == {"msg": "production -> acme/mnist/model:v3 acc=0.97"}
+    assert batch == {"events": [{"id": "e1"}, {"id": "e2"}]}
+    assert raw == ALIAS_EVENT
+
+
+def test_unknown_variable_is_an_error_naming_it(webhook_conn: Receiver) -> None:
+    with pytest.raises(UnknownVariableError, match=r"\$\{alias\}.*not defined") as caught:
+        WebhookHook("hook", retry=FAST).send({"a": "${alias}", "b": "${run_name}"}, [METRIC_EVENT], "e1")
+    assert "${run_name}" in str(caught.value)  # the message lists what is available
+    assert TOKEN not in str(caught.value) and TEAM not in str(caught.value)
+    assert webhook_conn.received == []
+
+
+@pytest.mark.parametrize(
+    ("answers", "attempts"),
+    [
+        ([Answer(500), Answer(502)], 3),
+        ([Answer(429, {"Retry-After": "1"})], 2),
+        ([Answer(delay=3.0)], 2),  # the first attempt times out
+        ([Answer(408)], 2),
+    ],
+    ids=["5xx", "429", "timeout", "408"],
+)
+def test_retries_until_delivered(webhook_conn: Receiver, answers: list[Answer], attempts: int) -> None:
+    webhook_conn.answer(*answers)
+    WebhookHook("hook", retry=FAST, timeout=1.0).send({"k": "v"}, [METRIC_EVENT], "e1")
+    assert len(webhook_conn.received) == attempts
+    assert len({r.body for r in webhook_conn.received}) == 1  # the same bytes, so the same signature
+    if answers[0].status == 429:
+        assert webhook_conn.received[1].at - webhook_conn.received[0].at >= 0.9
+
+
+def test_4xx_fails_at_once_with_the_receivers_answer(webhook_conn: Receiver) -> None:
+    webhook_conn.answer(Answer(400, body=b'{"error": "bad field"}'))
+    with pytest.raises(DeliveryRejected, match=r"HTTP 400.*bad field"):
+        WebhookHook("hook", retry=FAST).send({"k": "v"}, [METRIC_EVENT], "e1")
+    assert len(webhook_conn.received) == 1
+
+
+def test_gives_up_within_bounds(webhook_conn: Receiver) -> None:
+    webhook_conn.answer(*[Answer(503)] * 10)
+    with pytest.raises(DeliveryError, match="after 4 attempt"):
+        WebhookHook("hook", retry=FAST).send({"k": "v"}, [METRIC_EVENT], "e1")
+    assert len(webhook_conn.received) == 4
+
+
+def test_rate_limit_spaces_deliveries(webhook_conn: Receiver) -> None:
+    hook = WebhookHook("hook", retry=FAST, rate_per_minute=240)  # one per 0.25 s
+    for i in range(5):
+        hook.send({"i": i}, [METRIC_EVENT], f"k{i}")
+    times = [r.at for r in webhook_conn.received]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert len(times) == 5 and min(gaps) >= 0.2, gaps
+
+
+def test_sparkline() -> None:
+    assert sparkline([1, 5, 3]) == "▁█▅"
+    assert sparkline([2, 2]) == "▁▁" and sparkline([]) == ""
+
+
+@pytest.mark.parametrize("severity", ["INFO", "WARN", "ERROR"])
+def test_slack_blocks_show_severity_link_and_sparkline(severity: str) -> None:
+    message = slack_message("Loss plateau", "check the LR", severity, [METRIC_EVENT])
+    (attachment,) = message["attachments"]
+    assert attachment["color"] == {"INFO": "#2eb67d", "WARN": "#ecb22e", "ERROR": "#e01e5a"}[severity]
+    text = json.dumps(attachment["blocks"], ensure_ascii=False)
+    assert "Loss plateau" in text and "check the LR" in text and f"*{severity}*" in text
+    assert f"<{METRIC_EVENT['url']}|bright-sun-1>" in text
+    assert sparkline(METRIC_EVENT["window_values"]) in text
+
+
+@pytest.mark.parametrize("style", ["ours, full URL", "slackwebhook, host + token"])
+def test_slack_connection_forms(receiver: Receiver, monkeypatch: pytest.MonkeyPatch, style: str) -> None:
+    base = receiver.url("/services")
+    conn: dict[str, Any] = (
+        {"conn_type": "wandb_slack", "password": base + "/T1/B2/secret"}
+        if style.startswith("ours")
+        else {"conn_type": "slackwebhook", "host": base, "password": "T1/B2/secret"}
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_DEFAULT", json.dumps(conn))
+    SlackWebhookHook(retry=FAST).send(slack_message("t", "m", "WARN", [ALIAS_EVENT]))
+    (got,) = receiver.received
+    assert got.path == "/services/T1/B2/secret"
+    assert json.loads(got.body)["attachments"][0]["color"] == "#ecb22e"
+
+
+def test_slack_literal_url(receiver: Receiver) -> None:
+    SlackWebhookHook(webhook_url=receiver.url("/quick")).send({"text": "hi"})
+    assert [r.path for r in receiver.received] == ["/quick"]
