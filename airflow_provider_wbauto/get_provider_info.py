@@ -20,8 +20,22 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "Weights & Biases",
-                "python-modules": ["airflow_provider_wbauto.hooks.wandb"],
+                "python-modules": [
+                    "airflow_provider_wbauto.hooks.wandb",
+                    "airflow_provider_wbauto.hooks.slack",
+                    "airflow_provider_wbauto.hooks.webhook",
+                ],
             }
+        ],
+        "operators": [
+            {
+                "integration-name": "Weights & Biases",
+                "python-modules": ["airflow_provider_wbauto.operators.wandb"],
+            }
+        ],
+        "notifications": [
+            "airflow_provider_wbauto.notifications.wandb.SendNotificationNotifier",
+            "airflow_provider_wbauto.notifications.wandb.SendWebhookNotifier",
         ],
         "sensors": [
             {
@@ -49,6 +63,42 @@ def get_provider_info() -> dict[str, Any]:
                     "entity": {"label": "Default entity", "schema": {"type": ["string", "null"]}},
                     "timeout": {"label": "Timeout (s)", "schema": {"type": ["number", "null"]}},
                 },
-            }
+            },
+            {
+                "hook-class-name": "airflow_provider_wbauto.hooks.slack.SlackWebhookHook",
+                "hook-name": "W&B automations: Slack incoming webhook",
+                "connection-type": "wandb_slack",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "port"],
+                    "relabeling": {"host": "Slack base URL", "password": "Webhook token or URL"},
+                    "placeholders": {"host": "https://hooks.slack.com/services", "password": "T000/B000/XXXX"},
+                },
+                "conn-fields": {
+                    "timeout": {"label": "Timeout (s)", "schema": {"type": ["number", "null"]}},
+                    "rate_limit_per_minute": {"label": "Deliveries per minute", "schema": {"type": ["number", "null"]}},
+                },
+            },
+            {
+                "hook-class-name": "airflow_provider_wbauto.hooks.webhook.WebhookHook",
+                "hook-name": "W&B automations: webhook",
+                "connection-type": "wandb_webhook",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["login", "port"],
+                    "relabeling": {"host": "URL", "password": "Access token"},
+                    "placeholders": {"host": "https://example.com/hooks/wandb"},
+                },
+                "conn-fields": {
+                    "signing_secret": {
+                        "label": "Signing secret (X-Wandb-Signature)",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "secrets": {
+                        "label": 'Named secrets, JSON {"NAME": "value"}',
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "timeout": {"label": "Timeout (s)", "schema": {"type": ["number", "null"]}},
+                    "rate_limit_per_minute": {"label": "Deliveries per minute", "schema": {"type": ["number", "null"]}},
+                },
+            },
         ],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import textwrap
 import threading
 import time
@@ -27,6 +28,7 @@ def write_dag(source: str, *, dag_id: str | None = None) -> Any:
     spec = importlib.util.spec_from_file_location(dag_id, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[dag_id] = module  # tests reach the DAG file's globals as sys.modules[dag.dag_id]
     spec.loader.exec_module(module)
     return module.dag
 

@@ -8,10 +8,9 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier, Context
 
-from ..automations.actions import SendNotification
 from ..hooks.slack import SlackWebhookHook, slack_message
 from ..hooks.webhook import WebhookHook
-from ..operators.wandb import collect_events, delivery_key
+from ..operators.wandb import collect_events, delivery_key, notification_fields
 
 
 def _task_event(context: Context) -> dict[str, Any]:
@@ -44,11 +43,7 @@ class SendNotificationNotifier(BaseNotifier):
         events: Any = None,
     ) -> None:
         super().__init__()
-        action = SendNotification.model_validate(
-            {"title": title, "message": text if text is not None else message,
-             "severity": level if level is not None else severity}
-        )  # fmt: skip
-        self.title, self.message, self.severity = action.title, action.message, action.severity
+        self.title, self.message, self.severity = notification_fields(title, message, severity, text, level)
         self.slack_conn_id, self.webhook_url, self.events = slack_conn_id, webhook_url, events
 
     @cached_property

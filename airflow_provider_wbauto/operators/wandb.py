@@ -19,6 +19,7 @@ from airflow.sdk import NEVER_EXPIRE, BaseOperator, Context  # type: ignore[attr
 
 from ..automations.actions import SendNotification
 from ..hooks.slack import SlackWebhookHook, slack_message
+from ..hooks.transport import RetryPolicy
 from ..hooks.webhook import WebhookHook
 
 DELIVERED_KEY = "wbauto_delivered"
@@ -60,16 +61,29 @@ def delivery_key(events: Sequence[Event]) -> str:
     return hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 
+def notification_fields(
+    title: str, message: str, severity: str, text: str | None, level: str | None
+) -> tuple[str, str, str]:
+    """Validated at DAG-parse time by the model, with the SDK's aliases ``text`` and ``level``."""
+    action = SendNotification.model_validate(
+        {"title": title, "message": message if text is None else text, "severity": severity if level is None else level}
+    )
+    return action.title, action.message, action.severity
+
+
 class EventActionOperator(BaseOperator):
     """Base of the actions: collects the events and delivers each (or the batch) once per task instance."""
 
     template_fields: Sequence[str] = ("events",)
     ui_color = "#fcd34d"
 
-    def __init__(self, *, events: Any = None, batch: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, events: Any = None, batch: bool = False, delivery_retry: RetryPolicy | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.events = events
         self.batch = batch
+        self.delivery_retry = delivery_retry
 
     def deliver(self, events: list[Event], key: str) -> None:
         raise NotImplementedError
@@ -113,17 +127,13 @@ class SendNotificationOperator(EventActionOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        action = SendNotification.model_validate(
-            {"title": title, "message": text if text is not None else message,
-             "severity": level if level is not None else severity}
-        )  # fmt: skip
-        self.title, self.message, self.severity = action.title, action.message, action.severity
+        self.title, self.message, self.severity = notification_fields(title, message, severity, text, level)
         self.slack_conn_id = slack_conn_id
         self.webhook_url = webhook_url
 
     @cached_property
     def hook(self) -> SlackWebhookHook:
-        return SlackWebhookHook(self.slack_conn_id, webhook_url=self.webhook_url)
+        return SlackWebhookHook(self.slack_conn_id, webhook_url=self.webhook_url, retry=self.delivery_retry)
 
     def deliver(self, events: list[Event], key: str) -> None:
         self.hook.send(slack_message(self.title, self.message, self.severity, events))
@@ -155,7 +165,7 @@ class SendWebhookOperator(EventActionOperator):
 
     @cached_property
     def hook(self) -> WebhookHook:
-        return WebhookHook(self.webhook_conn_id, url=self.url)
+        return WebhookHook(self.webhook_conn_id, url=self.url, retry=self.delivery_retry)
 
     def deliver(self, events: list[Event], key: str) -> None:
         self.hook.send(self.payload, events, key, batch=self.batch)

@@ -177,3 +177,23 @@ def test_slack_connection_forms(receiver: Receiver, monkeypatch: pytest.MonkeyPa
 def test_slack_literal_url(receiver: Receiver) -> None:
     SlackWebhookHook(webhook_url=receiver.url("/quick")).send({"text": "hi"})
     assert [r.path for r in receiver.received] == ["/quick"]
+
+
+def test_async_sends_match_the_sync_ones(webhook_conn: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notifiers' ``async_notify`` and deferrable callers use the async path: same bytes, same headers."""
+    import asyncio
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SLACK_DEFAULT", json.dumps({"conn_type": "wandb_slack", "password": webhook_conn.url()})
+    )
+    payload = {"text": "${run_name}", "value": "${metric_value}"}
+    WebhookHook("hook", retry=FAST).send(payload, [METRIC_EVENT], "e1")
+    webhook_conn.answer(Answer(503))  # the async path retries too
+    asyncio.run(WebhookHook("hook", retry=FAST).async_send(payload, [METRIC_EVENT], "e1"))
+    asyncio.run(SlackWebhookHook(retry=FAST).async_send(slack_message("t", "m", "INFO")))
+    sync, failed, retried, slack = webhook_conn.received
+    assert sync.body == failed.body == retried.body
+    assert {k: sync.headers[k] for k in ("Authorization", "X-Wandb-Signature", "Idempotency-Key")} == {
+        k: retried.headers[k] for k in ("Authorization", "X-Wandb-Signature", "Idempotency-Key")
+    }
+    assert json.loads(slack.body)["attachments"][0]["color"] == "#2eb67d"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from typing import Any
 
 import pytest
@@ -147,3 +148,43 @@ async def _wait(condition: Any, limit: float = 60.0) -> None:
     while not condition():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+RACING_SENSOR = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_wbauto.sensors import ArtifactCreatedSensor
+
+RACED = []
+
+
+class RacingSensor(ArtifactCreatedSensor):
+    \"\"\"Another DAG run of this sensor stores the trigger's proposal first (a missed max_active_runs=1).\"\"\"
+
+    def execute_complete(self, context, event=None):
+        if event and event.get("status") == "success" and not RACED:
+            RACED.append(event["events"])
+            record, _ = self._load(context)
+            self._commit({**context, "run_id": "another-dag-run"}, record, event["cursor"], event["events"])
+        return super().execute_complete(context, event)
+
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False) as dag:
+    RacingSensor(task_id="watch", scope="SCOPE", poke_interval=0.2, timeout=120, deferrable=True)
+"""
+
+
+def test_a_proposal_overtaken_by_another_writer_is_not_fired_twice(wandb_conn: LocalWandb, entity: str) -> None:
+    store = wandb_conn.store
+    store.create_version(entity, "p", "model")
+    dag = write_dag(RACING_SENSOR.replace("SCOPE", f"{entity}/p/model"))
+    racing = sys.modules[dag.dag_id]
+
+    def create(s: Any) -> None:
+        s.create_version(entity, "p", "model")
+
+    run = play_during(wandb_conn, dag, [create, create])
+    assert ti_state(run, "watch") == "success"
+    (raced,) = racing.RACED
+    assert [e["artifact_version_index"] for e in raced] == [1]  # claimed by the other DAG run
+    assert [e["artifact_version_index"] for e in xcom(run, "watch")] == [2]  # this run polled on from there

@@ -1,0 +1,157 @@
+"""The action operators and notifiers in whole DAGs under ``dag.test()``, delivering to a real HTTP
+receiver: Jinja and ``${...}`` rendering, batching, no repeat after a task retry, the notifier as an
+``on_failure_callback``, and no secret in logs, XCom or rendered templates."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_provider_wbauto.operators.wandb import collect_events
+from tests.airflow_env import ti_state, write_dag, xcom
+from tests.receiver import Answer, Receiver
+
+TOKEN, SIGNING, SLACK_PATH = "tok-" + "q" * 24, "sig-" + "w" * 24, "T9/B9/slacksecret" + "z" * 12
+EVENTS = [
+    {"event_id": f"id{i}", "event_type": "RUN_STATE", "run_id": f"r{i}", "run_name": f"run-{i}",
+     "run_state": "failed", "entity_name": "acme", "project_name": "mnist", "url": f"https://wandb.ai/r{i}"}
+    for i in range(3)
+]  # fmt: skip
+
+DAG_HEAD = """
+import pendulum
+from datetime import timedelta
+from airflow.sdk import DAG, task
+from airflow_provider_wbauto.hooks.transport import RetryPolicy
+from airflow_provider_wbauto.notifications import send_wandb_notification
+from airflow_provider_wbauto.operators import DoNothingOperator, SendNotificationOperator, SendWebhookOperator
+
+FAST = RetryPolicy(max_attempts=3, max_total_seconds=20, backoff_base=0.05, backoff_cap=0.1)
+EVENTS = EVENTS_LITERAL
+
+with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False,
+         params={"team": "ml-platform"}) as dag:
+    @task
+    def sensed():
+        return EVENTS
+"""
+
+
+@pytest.fixture
+def connections(receiver: Receiver, airflow_db: None, monkeypatch: pytest.MonkeyPatch) -> Receiver:
+    hook = {"conn_type": "wandb_webhook", "host": receiver.url("/hook"), "password": TOKEN,
+            "extra": {"signing_secret": SIGNING}}  # fmt: skip
+    slack = {"conn_type": "slackwebhook", "host": receiver.url("/services"), "password": SLACK_PATH}
+    monkeypatch.setenv("AIRFLOW_CONN_WANDB_WEBHOOK_DEFAULT", json.dumps(hook))
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_DEFAULT", json.dumps(slack))
+    return receiver
+
+
+def dag_with(body: str) -> Any:
+    return write_dag(DAG_HEAD.replace("EVENTS_LITERAL", repr(EVENTS)) + body)
+
+
+def rendered_fields(run: Any) -> str:
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(RenderedTaskInstanceFields).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
+        return json.dumps([r.rendered_fields for r in rows], default=str)
+
+
+def test_actions_deliver_each_event_render_templates_and_keep_secrets(
+    connections: Receiver, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    dag = dag_with(
+        """
+    events = sensed()
+    DoNothingOperator(task_id="dry_run", events=events)
+    SendWebhookOperator(task_id="hook", events=events, delivery_retry=FAST,
+                        payload={"text": "{{ params.team }}: ${run_name} is ${run_state}", "id": "${event_id}",
+                                 "token": "${ACCESS_TOKEN}"})
+    SendNotificationOperator(task_id="slack", events=events, batch=True, title="{{ params.team }} runs failed",
+                             text="see below", level="ERROR", delivery_retry=FAST)
+"""
+    )
+    run = dag.test()
+    assert {t: ti_state(run, t) for t in ("dry_run", "hook", "slack")} == dict.fromkeys(
+        ("dry_run", "hook", "slack"), "success"
+    )
+    assert xcom(run, "dry_run") == EVENTS  # the dry run returns what it would have acted on
+    hooks = [r for r in connections.received if r.path == "/hook"]
+    assert [json.loads(r.body) for r in hooks] == [
+        {"text": f"ml-platform: run-{i} is failed", "id": f"id{i}", "token": TOKEN} for i in range(3)
+    ]
+    assert [r.headers["Idempotency-Key"] for r in hooks] == ["id0", "id1", "id2"]
+    (slack,) = [r for r in connections.received if r.path.startswith("/services")]
+    assert slack.path == f"/services/{SLACK_PATH}"
+    blocks = json.dumps(json.loads(slack.body)["attachments"][0]["blocks"])
+    assert "ml-platform runs failed" in blocks and all(f"run-{i}" in blocks for i in range(3))
+
+    out = capfd.readouterr()
+    logs = out.out + out.err + caplog.text
+    assert "Would act on RUN_STATE id0" in logs and "Delivered 1 event(s) (key id2)" in logs  # logs were captured
+    rendered = rendered_fields(run)
+    assert "ml-platform: ${run_name}" in rendered  # Jinja rendered, W&B variables left for send time
+    seen = logs + rendered + json.dumps([xcom(run, t) for t in ("hook", "slack")])
+    for secret in (TOKEN, SIGNING, SLACK_PATH):
+        assert secret not in seen
+
+
+def test_a_retry_does_not_repeat_deliveries_of_the_failed_try(connections: Receiver) -> None:
+    connections.answer(Answer(200), *[Answer(503)] * 3)  # id0 delivered, then id1 fails three times
+    dag = dag_with(
+        """
+    SendWebhookOperator(task_id="hook", events=sensed(), delivery_retry=FAST, retries=1,
+                        retry_delay=timedelta(0), payload={"id": "${event_id}"})
+"""
+    )
+    run = dag.test()
+    assert ti_state(run, "hook") == "success"
+    ids = [json.loads(r.body)["id"] for r in connections.received]
+    assert ids == ["id0", "id1", "id1", "id1", "id1", "id2"]  # try 1: id0, id1 x3; try 2: id1, id2
+    assert xcom(run, "hook") == ["id0", "id1", "id2"]
+
+
+def test_no_events_means_nothing_sent(connections: Receiver) -> None:
+    dag = dag_with(
+        """
+    SendWebhookOperator(task_id="hook", events=[], payload={"id": "${event_id}"})
+"""
+    )
+    run = dag.test()
+    assert ti_state(run, "hook") == "success" and connections.received == []
+
+
+def test_notifier_as_on_failure_callback(connections: Receiver) -> None:
+    dag = dag_with(
+        """
+    @task(on_failure_callback=send_wandb_notification(title="{{ ti.task_id }} failed", level="ERROR",
+                                                       message="run {{ run_id }}"))
+    def train():
+        raise RuntimeError("diverged")
+
+    train()
+"""
+    )
+    run = dag.test()
+    assert ti_state(run, "train") == "failed"
+    (slack,) = connections.received
+    message = json.loads(slack.body)
+    assert message["attachments"][0]["color"] == "#e01e5a"
+    assert "train failed" in json.dumps(message) and run.run_id in json.dumps(message)
+
+
+def test_asset_triggered_runs_act_on_the_triggering_events() -> None:
+    asset_events = [
+        SimpleNamespace(extra={"from_trigger": True, "payload": EVENTS[0]}),
+        SimpleNamespace(extra={"payload": {"events": EVENTS[1:]}}),
+        SimpleNamespace(extra={"payload": EVENTS[0]}),  # delivered twice by the watcher: acted on once
+    ]
+    context: Any = {"triggering_asset_events": {"asset": asset_events}}
+    assert collect_events(context, None) == EVENTS
+    assert collect_events(context, []) == []
