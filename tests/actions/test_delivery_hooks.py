@@ -16,7 +16,7 @@ from airflow_provider_wbauto.hooks.delivery import DeliveryError, DeliveryReject
 from airflow_provider_wbauto.hooks.slack import SlackWebhookHook, slack_message, sparkline
 from airflow_provider_wbauto.hooks.transport import RetryPolicy
 from airflow_provider_wbauto.hooks.webhook import UnknownVariableError, WebhookHook
-from tests.receiver import Answer, Receiver
+from airflow_provider_wbauto.local.receiver import Answer, Receiver
 
 TOKEN, SIGNING, TEAM = "tok-" + "t" * 20, "sig-" + "s" * 20, "team-" + "k" * 20
 FAST = RetryPolicy(max_attempts=4, max_total_seconds=30, backoff_base=0.05, backoff_cap=0.2)

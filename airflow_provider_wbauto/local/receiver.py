@@ -1,11 +1,10 @@
-"""A real HTTP receiver on 127.0.0.1 for Slack and webhook deliveries: records every request and
-answers from a script (status, headers, body, delay), then 200."""
+"""A real HTTP receiver on 127.0.0.1 standing in for Slack and webhook endpoints (tests and the demo):
+records every request and answers from a script (status, headers, body, delay), then 200."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -60,8 +59,8 @@ class Receiver:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def url(self, path: str = "/hook") -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        port = self.server.server_address[1]
+        return f"http://127.0.0.1:{port}{path}"
 
     def answer(self, *answers: Answer) -> None:
         with self._lock:
@@ -75,8 +74,3 @@ class Receiver:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
-
-
-def serve() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
