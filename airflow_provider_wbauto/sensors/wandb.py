@@ -142,7 +142,7 @@ class WandbEventSensor(BaseSensorOperator):
         claim = next((events for run_id, events in record["claims"] if run_id == context["run_id"]), None)
         return record, claim
 
-    def _commit(self, context: Context, record: Record, cursor: Any, events: list[dict[str, Any]]) -> None:
+    def _commit(self, context: Context, record: Record, cursor: Any, events: list[dict[str, Any]]) -> Record:
         """Cursor, version and claim in one ``set()``: a crash leaves all of them or none."""
         _, key = self._names(context)
         claims = record["claims"] + ([[context["run_id"], events]] if events else [])
@@ -150,6 +150,7 @@ class WandbEventSensor(BaseSensorOperator):
         self._store(context).set(key, new)
         if events:
             self.log.info("Claimed %d event(s): %s", len(events), ", ".join(e["event_id"] for e in events))
+        return new
 
     def _poll_once(self, context: Context) -> tuple[list[dict[str, Any]], Record]:
         record, claim = self._load(context)
@@ -162,8 +163,7 @@ class WandbEventSensor(BaseSensorOperator):
         )
         events, cursor = self.hook.run(poll(watch, record["cursor"]))
         if events or cursor != record["cursor"]:
-            self._commit(context, record, cursor, events)
-            record = self._load(context)[0]
+            record = self._commit(context, record, cursor, events)
         return events, record
 
     def poke(self, context: Context) -> PokeReturnValue:

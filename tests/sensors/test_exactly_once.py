@@ -43,8 +43,9 @@ class CrashingSensor(ArtifactCreatedSensor):
 
     def _commit(self, context, record, cursor, events):
         self._crash(context, record, "between polling and storing")
-        super()._commit(context, record, cursor, events)
+        new = super()._commit(context, record, cursor, events)
         self._crash(context, record, "right after storing")
+        return new
 
 
 with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False, max_active_runs=1) as dag:
