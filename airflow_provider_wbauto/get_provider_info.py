@@ -65,7 +65,7 @@ def get_provider_info() -> dict[str, Any]:
                 },
             },
             {
-                "hook-class-name": "airflow_provider_wbauto.hooks.slack.SlackWebhookHook",
+                "hook-class-name": "airflow_provider_wbauto.hooks.slack.SlackNotificationHook",
                 "hook-name": "W&B automations: Slack incoming webhook",
                 "connection-type": "wandb_slack",
                 "ui-field-behaviour": {

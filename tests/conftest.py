@@ -69,6 +69,7 @@ def wandb_conn(backend: LocalWandb, airflow_db: None, monkeypatch: pytest.Monkey
 @pytest.fixture
 def receiver() -> Iterator[Any]:
     """A real HTTP receiver on 127.0.0.1 (Slack / webhooks), stopped after the test."""
-    from airflow_provider_wbauto.local.receiver import serve
+    from airflow_provider_wbauto.local.receiver import Receiver
 
-    yield from serve()
+    with Receiver() as server:
+        yield server

@@ -64,7 +64,7 @@ def slack_message(title: str, message: str, severity: str, events: Sequence[Mapp
     return {"text": fallback, "attachments": [{"color": colour, "blocks": blocks[:50]}]}
 
 
-class SlackWebhookHook(DeliveryHook):
+class SlackNotificationHook(DeliveryHook):
     """Posts messages to a Slack incoming webhook, from a connection or a literal ``webhook_url``."""
 
     conn_name_attr = "slack_conn_id"

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier, Context
 
-from ..hooks.slack import SlackWebhookHook, slack_message
+from ..hooks.slack import SlackNotificationHook, slack_message
 from ..hooks.webhook import WebhookHook
 from ..operators.wandb import collect_events, delivery_key, notification_fields
 
@@ -38,7 +38,7 @@ class SendNotificationNotifier(BaseNotifier):
         severity: str = "INFO",
         text: str | None = None,
         level: str | None = None,
-        slack_conn_id: str = SlackWebhookHook.default_conn_name,
+        slack_conn_id: str = SlackNotificationHook.default_conn_name,
         webhook_url: str | None = None,
         events: Any = None,
     ) -> None:
@@ -47,8 +47,8 @@ class SendNotificationNotifier(BaseNotifier):
         self.slack_conn_id, self.webhook_url, self.events = slack_conn_id, webhook_url, events
 
     @cached_property
-    def hook(self) -> SlackWebhookHook:
-        return SlackWebhookHook(self.slack_conn_id, webhook_url=self.webhook_url)
+    def hook(self) -> SlackNotificationHook:
+        return SlackNotificationHook(self.slack_conn_id, webhook_url=self.webhook_url)
 
     def _message(self, context: Context) -> dict[str, Any]:
         events = collect_events(context, self.events) if self.events is not None else []

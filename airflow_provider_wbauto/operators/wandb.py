@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from airflow.sdk import NEVER_EXPIRE, BaseOperator, Context  # type: ignore[attr-defined]
 
 from ..automations.actions import SendNotification
-from ..hooks.slack import SlackWebhookHook, slack_message
+from ..hooks.slack import SlackNotificationHook, slack_message
 from ..hooks.transport import RetryPolicy
 from ..hooks.webhook import WebhookHook
 
@@ -120,7 +120,7 @@ class SendNotificationOperator(EventActionOperator):
         title: str = "",
         message: str = "",
         severity: str = "INFO",
-        slack_conn_id: str = SlackWebhookHook.default_conn_name,
+        slack_conn_id: str = SlackNotificationHook.default_conn_name,
         webhook_url: str | None = None,
         text: str | None = None,
         level: str | None = None,
@@ -132,8 +132,8 @@ class SendNotificationOperator(EventActionOperator):
         self.webhook_url = webhook_url
 
     @cached_property
-    def hook(self) -> SlackWebhookHook:
-        return SlackWebhookHook(self.slack_conn_id, webhook_url=self.webhook_url, retry=self.delivery_retry)
+    def hook(self) -> SlackNotificationHook:
+        return SlackNotificationHook(self.slack_conn_id, webhook_url=self.webhook_url, retry=self.delivery_retry)
 
     def deliver(self, events: list[Event], key: str) -> None:
         self.hook.send(slack_message(self.title, self.message, self.severity, events))

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_wbauto.hooks.delivery import DeliveryError, DeliveryRejected
-from airflow_provider_wbauto.hooks.slack import SlackWebhookHook, slack_message, sparkline
+from airflow_provider_wbauto.hooks.slack import SlackNotificationHook, slack_message, sparkline
 from airflow_provider_wbauto.hooks.transport import RetryPolicy
 from airflow_provider_wbauto.hooks.webhook import UnknownVariableError, WebhookHook
 from airflow_provider_wbauto.local.receiver import Answer, Receiver
@@ -168,14 +168,14 @@ def test_slack_connection_forms(receiver: Receiver, monkeypatch: pytest.MonkeyPa
         else {"conn_type": "slackwebhook", "host": base, "password": "T1/B2/secret"}
     )
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_DEFAULT", json.dumps(conn))
-    SlackWebhookHook(retry=FAST).send(slack_message("t", "m", "WARN", [ALIAS_EVENT]))
+    SlackNotificationHook(retry=FAST).send(slack_message("t", "m", "WARN", [ALIAS_EVENT]))
     (got,) = receiver.received
     assert got.path == "/services/T1/B2/secret"
     assert json.loads(got.body)["attachments"][0]["color"] == "#ecb22e"
 
 
 def test_slack_literal_url(receiver: Receiver) -> None:
-    SlackWebhookHook(webhook_url=receiver.url("/quick")).send({"text": "hi"})
+    SlackNotificationHook(webhook_url=receiver.url("/quick")).send({"text": "hi"})
     assert [r.path for r in receiver.received] == ["/quick"]
 
 
@@ -190,7 +190,7 @@ def test_async_sends_match_the_sync_ones(webhook_conn: Receiver, monkeypatch: py
     WebhookHook("hook", retry=FAST).send(payload, [METRIC_EVENT], "e1")
     webhook_conn.answer(Answer(503))  # the async path retries too
     asyncio.run(WebhookHook("hook", retry=FAST).async_send(payload, [METRIC_EVENT], "e1"))
-    asyncio.run(SlackWebhookHook(retry=FAST).async_send(slack_message("t", "m", "INFO")))
+    asyncio.run(SlackNotificationHook(retry=FAST).async_send(slack_message("t", "m", "INFO")))
     sync, failed, retried, slack = webhook_conn.received
     assert sync.body == failed.body == retried.body
     assert {k: sync.headers[k] for k in ("Authorization", "X-Wandb-Signature", "Idempotency-Key")} == {

@@ -243,7 +243,7 @@ def test_provider_is_listed_with_its_connection_form() -> None:
     assert "extra__wandb__timeout" in fields
     hooks = {h["connection_type"]: h for h in _airflow_json("providers", "hooks")}
     assert hooks["wandb"]["class"] == "airflow_provider_wbauto.hooks.wandb.WandbHook"
-    assert hooks["wandb_slack"]["class"] == "airflow_provider_wbauto.hooks.slack.SlackWebhookHook"
+    assert hooks["wandb_slack"]["class"] == "airflow_provider_wbauto.hooks.slack.SlackNotificationHook"
     assert hooks["wandb_webhook"]["class"] == "airflow_provider_wbauto.hooks.webhook.WebhookHook"
     assert "extra__wandb_webhook__signing_secret" in fields
     notifiers = {n["notification_class_name"] for n in _airflow_json("providers", "notifications")}
