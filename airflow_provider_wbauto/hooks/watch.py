@@ -126,8 +126,12 @@ def _poll_runs(watch: Watch, cursor: Cursor | None) -> Read[tuple[list[Payload],
     hw: str | None = cursor.get("hw") if cursor else None
     changed_since = wire_time(parse_time(hw) - MARGIN) if hw else None
     runs = yield from read_runs(
-        scope.entity, scope.project, filters=run_filter or None, changed_since=changed_since, with_config=True
-    )
+        scope.entity,
+        scope.project,
+        filters=run_filter or None,
+        changed_since=changed_since,
+        with_config=bool(run_filter),
+    )  # config and summary travel only when a run filter needs them
     runs = [r for r in runs if matches(run_filter, _run_record(r))]
     # An unseen run is new (read from its first step, or its state is news) when it appeared after
     # the last poll; at the first poll, when ``since`` says so.

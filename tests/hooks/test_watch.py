@@ -169,3 +169,17 @@ def test_alias_events_keep_a_small_cursor(hook: WandbHook, wandb_conn: LocalWand
 def test_a_bad_since_names_the_allowed_values(since: Any) -> None:
     with pytest.raises(ValueError, match="since must be None, 'beginning' or an ISO timestamp"):
         normalise_since(since)
+
+
+def test_run_filters_on_name_and_config_select_the_runs(hook: WandbHook, wandb_conn: LocalWandb, entity: str) -> None:
+    store = wandb_conn.store
+    store.upsert_run(entity, "p", "a", display_name="sweep-1", config={"lr": 0.01})
+    store.upsert_run(entity, "p", "b", display_name="sweep-2", config={"lr": 0.5})
+    store.upsert_run(entity, "p", "c", display_name="baseline", config={"lr": 0.01})
+    metric = (RunEvent.metric("loss") < 0.5) & RunEvent.name.matches_regex("^sweep-") & (RunEvent.config("lr") < 0.1)
+    watch = Watch(OnRunMetric(scope=f"{entity}/p", filter=metric), "a")
+    _, cursor = hook.run(poll(watch, None))
+    for run in ("a", "b", "c"):
+        store.log(entity, "p", run, rows([0.1]))
+    events, _ = hook.run(poll(watch, cursor))
+    assert [e["run_id"] for e in events] == ["a"]
