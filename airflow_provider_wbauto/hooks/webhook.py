@@ -115,6 +115,11 @@ class WebhookHook(DeliveryHook):
     ) -> tuple[bytes, dict[str, str]]:
         """The exact body bytes and headers: one event's payload, or ``{"events": [...]}`` for a batch
         (one resolved payload per event); ``payload=None`` sends the events themselves."""
+        if isinstance(payload, str):  # W&B's requestPayload is JSON text; so may a rendered template be
+            try:
+                payload = json.loads(payload)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"webhook payload is not valid JSON: {exc}") from None
         secrets = {k: v for k, v in target.secrets.items() if k != "SIGNING_SECRET"}
         bodies = [e if payload is None else resolve(payload, {**event_variables(e), **secrets}) for e in events]
         body = json.dumps({"events": bodies} if batch else bodies[0], separators=(",", ":")).encode()

@@ -87,7 +87,9 @@ def test_artifact_metadata_variables_and_batches(webhook_conn: Receiver) -> None
     hook.send({"msg": "${alias} -> ${artifact_version_string} acc=${artifact_metadata.acc}"}, [ALIAS_EVENT], "e2")
     hook.send({"id": "${event_id}"}, [METRIC_EVENT, ALIAS_EVENT], "batch-key", batch=True)
     hook.send(None, [ALIAS_EVENT], "e2")  # no payload: the event itself
-    single, batch, raw = (json.loads(r.body) for r in webhook_conn.received)
+    hook.send('{"v": "${artifact_version_string}"}', [ALIAS_EVENT], "e2")  # JSON text, as W&B stores it
+    single, batch, raw, text = (json.loads(r.body) for r in webhook_conn.received)
+    assert text == {"v": "acme/mnist/model:v3"}
     assert single == {"msg": "production -> acme/mnist/model:v3 acc=0.97"}
     assert batch == {"events": [{"id": "e1"}, {"id": "e2"}]}
     assert raw == ALIAS_EVENT
