@@ -82,9 +82,10 @@ def deliver(target: Target, policy: RetryPolicy, body: bytes, headers: Mapping[s
         if retry is not None:
             return retry
         if response.status_code >= 400:
-            raise DeliveryRejected(
-                f"{target.name} refused the delivery: HTTP {response.status_code}: {response.text[:500]!r}"
-            )
+            answer = response.text[:500]
+            for secret in (*target.secrets.values(), target.url):  # a receiver may echo what it was sent
+                answer = answer.replace(secret, "***")
+            raise DeliveryRejected(f"{target.name} refused the delivery: HTTP {response.status_code}: {answer!r}")
         return response.status_code
 
     return retrying(policy, body, judge, lambda why: DeliveryError(f"delivery to {target.name} {why}"), headers)

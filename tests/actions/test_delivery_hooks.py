@@ -129,6 +129,13 @@ def test_4xx_fails_at_once_with_the_receivers_answer(webhook_conn: Receiver) -> 
     assert len(webhook_conn.received) == 1
 
 
+def test_a_receiver_echoing_secrets_does_not_put_them_in_the_error(webhook_conn: Receiver) -> None:
+    webhook_conn.answer(Answer(422, body=f"bad token {TOKEN} and key {TEAM}".encode()))
+    with pytest.raises(DeliveryRejected) as caught:
+        WebhookHook("hook", retry=FAST).send({"k": "${TEAM_KEY}"}, [METRIC_EVENT], "e1")
+    assert "HTTP 422" in str(caught.value) and TOKEN not in str(caught.value) and TEAM not in str(caught.value)
+
+
 def test_gives_up_within_bounds(webhook_conn: Receiver) -> None:
     webhook_conn.answer(*[Answer(503)] * 10)
     with pytest.raises(DeliveryError, match="after 4 attempt"):
