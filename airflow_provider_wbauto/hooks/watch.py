@@ -22,6 +22,7 @@ so with an ISO ``since`` the alias family uses the time the version joined its c
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -227,7 +228,8 @@ def _state_events(
     return events, entries
 
 
-def _run_payload(watch: Watch, run: RunInfo, event_type: str, subject: str) -> Payload:
+def _payload(watch: Watch, event_type: str, subject: str, occurred_at: str, url: str) -> Payload:
+    """The fields every event has (DESIGN.md §4); the families add their own."""
     scope = watch.event.scope
     return {
         "event_id": event_id(watch.automation, event_type, subject),
@@ -235,8 +237,13 @@ def _run_payload(watch: Watch, run: RunInfo, event_type: str, subject: str) -> P
         "automation_name": watch.automation,
         "entity_name": scope.entity,
         "project_name": scope.project,
-        "occurred_at": run["heartbeat_at"],
-        "url": f"{watch.app_url}/{scope.entity}/{scope.project}/runs/{run['id']}",
+        "occurred_at": occurred_at,
+        "url": f"{watch.app_url}/{scope.entity}/{scope.project}/{url}",
+    }
+
+
+def _run_payload(watch: Watch, run: RunInfo, event_type: str, subject: str) -> Payload:
+    return _payload(watch, event_type, subject, run["heartbeat_at"], f"runs/{run['id']}") | {
         "run_id": run["id"],
         "run_name": run["display_name"] or run["id"],
         "run_state": run["state"],
@@ -258,15 +265,18 @@ def _poll_artifacts(watch: Watch, cursor: Cursor | None) -> Read[tuple[list[Payl
     found = list(_subjects(watch, members))
     before = set(cursor["present"]) if cursor else None
     events = [
-        payload
-        for key, stamp, payload in found
+        _artifact_payload(watch, m, subject, alias)  # built only for the subjects that are new
+        for key, stamp, (m, subject, alias) in found
         if (key not in before if before is not None else _at_or_after(stamp, watch.since))
     ]
     return events, {"present": sorted({key for key, _, _ in found})}
 
 
-def _subjects(watch: Watch, members: list[MembershipInfo]) -> Any:
-    """``(short hash, occurred_at, payload)`` for every subject of this event family present now."""
+Subject = tuple[MembershipInfo, str, str | None]  # the membership, the subject, the alias
+
+
+def _subjects(watch: Watch, members: list[MembershipInfo]) -> Iterator[tuple[str, str, Subject]]:
+    """``(short hash, occurred_at, subject)`` for every subject of this event family present now."""
     event = watch.event
     assert isinstance(event, OnCreateArtifact | OnLinkArtifact | OnAddArtifactAlias)
     for m in members:
@@ -278,17 +288,16 @@ def _subjects(watch: Watch, members: list[MembershipInfo]) -> Any:
         if isinstance(event, OnCreateArtifact):
             if m["artifact_state"] == "COMMITTED" and matches(event.filter, record):
                 subject = f"artifact/{m['artifact_id']}"
-                yield _short(subject), m["artifact_created_at"], _artifact_payload(watch, m, subject, None)
+                yield _short(subject), m["artifact_created_at"], (m, subject, None)
         elif isinstance(event, OnLinkArtifact):
             if m["collection_type"] == "PORTFOLIO" and matches(event.filter, record):
                 subject = f"membership/{m['id']}"
-                yield _short(subject), m["created_at"], _artifact_payload(watch, m, subject, None)
+                yield _short(subject), m["created_at"], (m, subject, None)
         else:
             for alias in m["aliases"]:
                 if matches(event.filter, {**record, "alias": alias["alias"]}):
                     subject = f"alias/{m['collection']}/{m['artifact_id']}/{alias['id']}"
-                    payload = _artifact_payload(watch, m, subject, alias["alias"])
-                    yield _short(subject), m["created_at"], payload
+                    yield _short(subject), m["created_at"], (m, subject, alias["alias"])
 
 
 def _artifact_payload(watch: Watch, m: MembershipInfo, subject: str, alias: str | None) -> Payload:
@@ -299,15 +308,8 @@ def _artifact_payload(watch: Watch, m: MembershipInfo, subject: str, alias: str 
         "LINK_MODEL": m["created_at"],
     }.get(event.event_type) or wire_time(datetime.now(UTC))  # W&B does not say when an alias was added
     version = f"v{m['version_index']}"
-    return {
-        "event_id": event_id(watch.automation, event.event_type, subject),
-        "event_type": event.event_type,
-        "automation_name": watch.automation,
-        "entity_name": scope.entity,
-        "project_name": scope.project,
-        "occurred_at": occurred,
-        "url": f"{watch.app_url}/{scope.entity}/{scope.project}/artifacts/{m['artifact_type']}/{m['collection']}/"
-        + version,
+    url = f"artifacts/{m['artifact_type']}/{m['collection']}/{version}"
+    return _payload(watch, event.event_type, subject, occurred, url) | {
         "artifact_collection_name": m["collection"],
         "artifact_version": f"wandb-artifact://_id/{m['artifact_id']}",
         "artifact_version_string": f"{scope.entity}/{scope.project}/{m['collection']}:{version}",
