@@ -46,13 +46,25 @@ def xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
         return None if row is None else XComModel.deserialize_value(row)
 
 
-def ti_state(run: Any, task_id: str) -> str | None:
+def _task_instance(run: Any, task_id: str) -> tuple[str | None, int]:
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
     with create_session() as session:
         ti = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id).one()
-        return None if ti.state is None else str(ti.state)
+        return (None if ti.state is None else str(ti.state)), int(ti.try_number)
+
+
+def ti_state(run: Any, task_id: str) -> str | None:
+    return _task_instance(run, task_id)[0]
+
+
+def ti_try_number(run: Any, task_id: str) -> int:
+    return _task_instance(run, task_id)[1]
+
+
+# how the sensor tests run each sensor under dag.test()
+SENSOR_MODES = {"deferrable": "deferrable=True", "reschedule": "deferrable=False, mode='reschedule'"}
 
 
 class Player(threading.Thread):

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from airflow_provider_wbauto.automations import OnCreateArtifact
-from airflow_provider_wbauto.automations.events import event_to_json
+from airflow_provider_wbauto.automations.events import event_from_json, event_to_json
 from airflow_provider_wbauto.local import LocalWandb
 from airflow_provider_wbauto.triggers import WandbEventTrigger
-from tests.airflow_env import play_during, ti_state, write_dag, xcom
+from tests.airflow_env import SENSOR_MODES, play_during, ti_state, ti_try_number, write_dag, xcom
 
 CRASHING_SENSOR = """
 import itertools, random
@@ -53,14 +53,12 @@ with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catc
                    retry_delay=timedelta(0), MODE)
 """
 
-MODES = {"deferrable": "deferrable=True", "reschedule": "deferrable=False, mode='reschedule'"}
 
-
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", SENSOR_MODES)
 def test_200_events_survive_random_crashes(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
     store = wandb_conn.store
     store.create_version(entity, "p", "model")  # v0 predates the watch
-    dag = write_dag(CRASHING_SENSOR.replace("SCOPE", f"{entity}/p/model").replace("MODE", MODES[mode]))
+    dag = write_dag(CRASHING_SENSOR.replace("SCOPE", f"{entity}/p/model").replace("MODE", SENSOR_MODES[mode]))
     rng = random.Random(f"restart-{mode}")
     created = 0
     fired: list[int] = []
@@ -84,21 +82,12 @@ def test_200_events_survive_random_crashes(wandb_conn: LocalWandb, entity: str, 
         created += size
         assert ti_state(run, "watch") == "success"
         fired += [e["artifact_version_index"] for e in xcom(run, "watch")]
-        crashes += _try_number(run) - 1
+        crashes += ti_try_number(run, "watch") - 1
         # the events of a DAG run are a prefix-closed batch: nothing created later, nothing skipped
         assert sorted(fired) == list(range(1, len(fired) + 1))
 
     assert len(fired) == 200 and sorted(fired) == list(range(1, 201))  # none lost, none twice
     assert crashes >= 5, f"only {crashes} simulated crashes: the test did not interrupt the sensor"
-
-
-def _try_number(run: Any) -> int:
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        ti = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id="watch").one()
-        return int(ti.try_number)
 
 
 def test_trigger_restarted_mid_watch_proposes_the_same_events(wandb_conn: LocalWandb, entity: str) -> None:
@@ -132,7 +121,7 @@ async def _first_cursor(trigger: WandbEventTrigger) -> Any:
     from airflow_provider_wbauto.hooks.wandb import WandbHook
     from airflow_provider_wbauto.hooks.watch import Watch, poll
 
-    watch = Watch(OnCreateArtifact.model_validate({k: v for k, v in trigger.event.items() if k != "on"}), "a")
+    watch = Watch(event_from_json(trigger.event), "a")
     _, cursor = await WandbHook().arun(poll(watch, None))
     return cursor
 

@@ -9,9 +9,7 @@ import pytest
 
 from airflow_provider_wbauto.automations import RunEvent
 from airflow_provider_wbauto.local import LocalWandb, Store
-from tests.airflow_env import play_during, ti_state, write_dag, xcom
-
-MODES = {"deferrable": "deferrable=True", "reschedule": "deferrable=False, mode='reschedule'"}
+from tests.airflow_env import SENSOR_MODES, play_during, ti_state, write_dag, xcom
 
 
 def sensor_dag(sensor: str, args: str, mode: str) -> Any:
@@ -24,7 +22,7 @@ def sensor_dag(sensor: str, args: str, mode: str) -> Any:
 
         with DAG("DAG_ID", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False,
                  max_active_runs=1) as dag:
-            {sensor}(task_id="watch", {args}, poke_interval=0.2, timeout=120, {MODES[mode]})
+            {sensor}(task_id="watch", {args}, poke_interval=0.2, timeout=120, {SENSOR_MODES[mode]})
         """
     )
 
@@ -42,7 +40,7 @@ def rows(first: int, values: list[float]) -> list[dict[str, Any]]:
     return [{"_step": first + i, "loss": v} for i, v in enumerate(values)]
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", SENSOR_MODES)
 def test_run_metric(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
     store = wandb_conn.store
     store.upsert_run(entity, "p", "r1", display_name="bright-sun-1")
@@ -79,7 +77,7 @@ def test_run_metric(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
     assert [(e["run_id"], e["step"]) for e in events] == [("r2", 2)]
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", SENSOR_MODES)
 def test_run_state(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
     store = wandb_conn.store
     store.upsert_run(entity, "p", "old", state="crashed")  # failed before the watch: never fires
@@ -100,7 +98,7 @@ def test_run_state(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
     assert [(e["run_id"], e["run_state"]) for e in events] == [("c", "failed")]
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", SENSOR_MODES)
 def test_artifact_created(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
     store = wandb_conn.store
     store.create_version(entity, "p", "model", metadata={"acc": 0.8})  # v0, before the watch
@@ -124,7 +122,7 @@ def test_artifact_created(wandb_conn: LocalWandb, entity: str, mode: str) -> Non
     assert event["url"] == f"{wandb_conn.url}/{entity}/p/artifacts/model/model/v1"
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", SENSOR_MODES)
 def test_artifact_linked(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
     store = wandb_conn.store
     registry = "wandb-registry-model"
@@ -149,7 +147,7 @@ def test_artifact_linked(wandb_conn: LocalWandb, entity: str, mode: str) -> None
     assert [e["artifact_version_index"] for e in events] == [1]  # a new membership: unlinked and linked again
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", SENSOR_MODES)
 def test_artifact_alias(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
     store = wandb_conn.store
     v0 = store.create_version(entity, "p", "model", aliases=["staging"])
