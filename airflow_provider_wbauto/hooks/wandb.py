@@ -85,18 +85,21 @@ MEMBERSHIP_FIELDS = """id versionIndex createdAt aliases { id alias }
   artifact { id state createdAt metadata versionIndex artifactType { name }
     artifactSequence { name project { name } } }"""
 
-COLLECTIONS_QUERY = """query WbautoCollections($entity: String!, $project: String!, $cursor: String, $perPage: Int,
-  $types: [ArtifactCollectionType!]) {
+MEMBERSHIPS_PAGE = """artifactMemberships(after: $cursor, first: $perPage) {
+  edges { node { FIELDS } } pageInfo { endCursor hasNextPage } }""".replace("FIELDS", MEMBERSHIP_FIELDS)
+
+# A project's collections with the first page of each one's members nested: one request when
+# nothing is longer than a page, however many collections there are.
+PROJECT_MEMBERSHIPS_QUERY = """query WbautoProjectMemberships($entity: String!, $project: String!,
+  $collectionCursor: String, $perPage: Int, $types: [ArtifactCollectionType!], $cursor: String) {
   project(name: $project, entityName: $entity) {
-    artifactCollections(after: $cursor, first: $perPage, collectionTypes: $types) {
-      edges { node { name } } pageInfo { endCursor hasNextPage } } } }"""
+    artifactCollections(after: $collectionCursor, first: $perPage, collectionTypes: $types) {
+      edges { node { name PAGE } } pageInfo { endCursor hasNextPage } } } }""".replace("PAGE", MEMBERSHIPS_PAGE)
 
 MEMBERSHIPS_QUERY = """query WbautoMemberships($entity: String!, $project: String!, $collection: String!,
   $cursor: String, $perPage: Int) {
   project(name: $project, entityName: $entity) {
-    artifactCollection(name: $collection) {
-      artifactMemberships(after: $cursor, first: $perPage) {
-        edges { node { FIELDS } } pageInfo { endCursor hasNextPage } } } } }""".replace("FIELDS", MEMBERSHIP_FIELDS)
+    artifactCollection(name: $collection) { PAGE } } }""".replace("PAGE", MEMBERSHIPS_PAGE)
 
 
 class WandbHook(BaseHook):
@@ -405,40 +408,44 @@ def read_memberships(
 
     The same read serves "version created" (a sequence's members), "linked" (a portfolio's members)
     and "alias added" (the alias ids of each membership: a moved or re-added alias has a new id).
+    A project is read with each collection's first page nested in the page of collections, so a
+    project of short collections costs one request; longer collections are paged on their own.
     """
-    if collection is None:
-        names: list[str] = []
-        cursor = None
-        types = ["PORTFOLIO"] if portfolios_only else None
-        while True:
-            data = yield GraphQLCall(
-                COLLECTIONS_QUERY,
-                {"entity": entity, "project": project, "cursor": cursor, "perPage": per_page, "types": types},
-            )
-            page = _project(data, entity, project)["artifactCollections"]
-            names += [edge["node"]["name"] for edge in page["edges"]]
-            if not page["pageInfo"]["hasNextPage"]:
-                break
-            cursor = page["pageInfo"]["endCursor"]
-    else:
-        names = [collection]
+    variables = {"entity": entity, "project": project, "perPage": per_page, "cursor": None}
+    if collection is not None:
+        return (yield from _members(variables, collection))
     out: list[MembershipInfo] = []
-    for name in names:
-        cursor = None
-        while True:
-            data = yield GraphQLCall(
-                MEMBERSHIPS_QUERY,
-                {"entity": entity, "project": project, "collection": name, "cursor": cursor, "perPage": per_page},
-            )
+    types = ["PORTFOLIO"] if portfolios_only else None
+    after = None
+    while True:
+        data = yield GraphQLCall(PROJECT_MEMBERSHIPS_QUERY, {**variables, "collectionCursor": after, "types": types})
+        page = _project(data, entity, project)["artifactCollections"]
+        for edge in page["edges"]:
+            node = edge["node"]
+            out += yield from _members(variables, node["name"], node["artifactMemberships"])
+        if not page["pageInfo"]["hasNextPage"]:
+            return out
+        after = page["pageInfo"]["endCursor"]
+
+
+def _members(
+    variables: dict[str, Any], collection: str, page: dict[str, Any] | None = None
+) -> Read[list[MembershipInfo]]:
+    """The members of ``collection``: those on ``page`` (when already read) and on the pages after it."""
+    out: list[MembershipInfo] = []
+    cursor = None
+    while True:
+        if page is None:
+            data = yield GraphQLCall(MEMBERSHIPS_QUERY, {**variables, "collection": collection, "cursor": cursor})
+            entity, project = variables["entity"], variables["project"]
             coll = _project(data, entity, project).get("artifactCollection")
             if coll is None:
-                raise WandbError(f"W&B collection {entity}/{project}/{name} does not exist")
+                raise WandbError(f"W&B collection {entity}/{project}/{collection} does not exist")
             page = coll["artifactMemberships"]
-            out += [_membership(edge["node"]) for edge in page["edges"]]
-            if not page["pageInfo"]["hasNextPage"]:
-                break
-            cursor = page["pageInfo"]["endCursor"]
-    return out
+        out += [_membership(edge["node"]) for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return out
+        cursor, page = page["pageInfo"]["endCursor"], None
 
 
 def _membership(node: dict[str, Any]) -> MembershipInfo:

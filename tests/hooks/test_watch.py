@@ -21,7 +21,7 @@ from airflow_provider_wbauto.automations import (
     RunEvent,
 )
 from airflow_provider_wbauto.hooks.transport import GraphQLCall
-from airflow_provider_wbauto.hooks.wandb import WandbHook
+from airflow_provider_wbauto.hooks.wandb import WandbHook, read_memberships
 from airflow_provider_wbauto.hooks.watch import Watch, normalise_since, poll
 from airflow_provider_wbauto.local import LocalWandb
 
@@ -45,8 +45,11 @@ class Recorder:
         self.hook, self.calls = hook, []  # type: list[GraphQLCall]
 
     def __call__(self, watch: Watch, cursor: Any) -> tuple[list[dict[str, Any]], Any]:
+        return self.run(poll(watch, cursor))  # type: ignore[no-any-return]
+
+    def run(self, read: Generator[GraphQLCall, Any, Any]) -> Any:
         self.calls = []
-        return self.hook.run(self._record(poll(watch, cursor)))  # type: ignore[no-any-return]
+        return self.hook.run(self._record(read))
 
     def _record(self, read: Generator[GraphQLCall, Any, Any]) -> Generator[GraphQLCall, Any, Any]:
         data = None
@@ -124,6 +127,45 @@ def test_a_quiet_project_costs_one_small_request_and_changes_read_only_new_rows_
     assert "r7" in history_call.variables.values() and len([v for v in history_call.variables if v[0] == "n"]) == 1
     (spec,) = [json.loads(s) for s in history_call.variables["s0"]]
     assert spec["keys"] == ["_step", "loss"] and (spec["minStep"], spec["maxStep"]) == (50, 52)
+
+
+def test_a_quiet_project_of_collections_costs_one_request(hook: WandbHook, wandb_conn: LocalWandb, entity: str) -> None:
+    """Artifact watches on a project read each collection's first page nested in one request."""
+    store = wandb_conn.store
+    versions = {c: [store.create_version(entity, "p", f"model-{c}") for _ in range(3)] for c in range(12)}
+    watch = Watch(OnAddArtifactAlias(scope=f"{entity}/p"), "a")
+    recorder = Recorder(hook)
+    _, cursor = recorder(watch, None)
+    events, cursor = recorder(watch, cursor)
+    assert events == [] and len(recorder.calls) == 1
+
+    store.add_aliases(versions[5][1], store.collection_id(entity, "p", "model-5"), ["production"])
+    events, cursor = recorder(watch, cursor)
+    assert [(e["artifact_collection_name"], e["artifact_version_index"], e["alias"]) for e in events] == [
+        ("model-5", 1, "production")
+    ]
+    assert len(recorder.calls) == 1
+
+
+def test_collections_longer_than_a_page_are_paged_on_their_own(
+    hook: WandbHook, wandb_conn: LocalWandb, entity: str
+) -> None:
+    store = wandb_conn.store
+    for c in range(3):
+        for _ in range(5):
+            store.create_version(entity, "p", f"model-{c}")
+    recorder = Recorder(hook)
+    members = recorder.run(read_memberships(entity, "p", per_page=2))
+    assert sorted((m["collection"], m["version_index"]) for m in members) == [
+        (f"model-{c}", i) for c in range(3) for i in range(5)
+    ]
+    # 2 pages of collections, each with its collections' first pages; then 2 more pages per collection
+    assert [c.query.split("(")[0] for c in recorder.calls] == [
+        "query WbautoProjectMemberships",
+        *["query WbautoMemberships"] * 4,
+        "query WbautoProjectMemberships",
+        *["query WbautoMemberships"] * 2,
+    ]
 
 
 def test_polls_are_pure_functions_of_the_cursor(hook: WandbHook, wandb_conn: LocalWandb, entity: str) -> None:
