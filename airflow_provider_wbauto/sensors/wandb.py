@@ -170,9 +170,21 @@ class WandbEventSensor(BaseSensorOperator):
         events, _ = self._poll_once(context)
         return PokeReturnValue(is_done=bool(events), xcom_value=events or None)
 
+    def _warn_if_runs_may_interleave(self, context: Context) -> None:
+        """The cursor has no compare-and-set (see the module docstring): say so where it matters."""
+        dag = context["dag"]
+        if dag.max_active_runs != 1 and self.pool == "default_pool":
+            self.log.warning(
+                "DAG %s allows %s concurrent DAG runs, so two of them may claim the same W&B event: "
+                "give it max_active_runs=1, or put this sensor in a one-slot pool",
+                dag.dag_id,
+                dag.max_active_runs,
+            )
+
     # -- deferrable ---------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        self._warn_if_runs_may_interleave(context)
         if not self.deferrable:
             return super().execute(context)
         events, record = self._poll_once(context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from airflow.sdk import DAG
 from pydantic import ValidationError
 
 from airflow_provider_wbauto.automations import OnAddArtifactAlias, OnRunMetric, OnRunState, RunEvent
@@ -90,3 +91,17 @@ def test_scope_and_filter_names_render_with_jinja_and_since_beginning_backfills(
     assert ti_state(run, "watch") == "success"
     events = xcom(run, "watch")
     assert [(e["metric_name"], e["step"], e["entity_name"]) for e in events] == [("acc", 4, entity)]
+
+
+@pytest.mark.parametrize(
+    ("runs", "pool", "warned"), [(16, "default_pool", True), (1, "default_pool", False), (16, "one_slot", False)]
+)
+def test_a_dag_whose_runs_may_interleave_on_the_cursor_is_warned_about(
+    runs: int, pool: str, warned: bool, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with DAG("d", schedule=None, max_active_runs=runs) as dag:
+        sensor = ArtifactCreatedSensor(task_id="t", scope="a/p/c", pool=pool)
+    sensor._warn_if_runs_may_interleave({"dag": dag})  # type: ignore[typeddict-item]
+    out = capfd.readouterr()
+    logs = out.err + out.out + caplog.text
+    assert ("may claim the same W&B event" in logs) is warned
