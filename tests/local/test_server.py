@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -42,6 +43,12 @@ def test_latency_fault_exceeds_a_client_timeout(backend: LocalWandb) -> None:
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(backend.url + "/graphql", json={"query": "{ viewer { id } }"}, auth=("api", API_KEY), timeout=0.3)
     assert gql(backend, "{ viewer { id } }").status_code == 200
+    # On a loaded machine the client may give up before the server even took the request; wait
+    # until it has, or it takes the fault the next test injects.
+    deadline = time.monotonic() + 60
+    while backend.requests() < 2:
+        assert time.monotonic() < deadline, "the timed-out request never reached the server"
+        time.sleep(0.02)
 
 
 def test_drop_fault_closes_the_connection(backend: LocalWandb) -> None:
