@@ -25,12 +25,15 @@ DATA = Path(__file__).parent / "data"
 API_KEY = "local-test-key-" + "x" * 31
 
 
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWandb]:
+    with LocalWandb(tmp_path_factory.mktemp("wandb") / "local.db", api_key=API_KEY) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def local_wandb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWandb]:
     """One server process for the session; tests isolate themselves by entity name."""
-    db = tmp_path_factory.mktemp("wandb") / "local.db"
-    with LocalWandb(db, api_key=API_KEY) as server:
-        yield server
+    yield from serve(tmp_path_factory)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from airflow_provider_wbauto.hooks.transport import (
 from airflow_provider_wbauto.hooks.wandb import WandbHook
 from airflow_provider_wbauto.local import LocalWandb, load
 from tests.conftest import API_KEY
+from tests.own_server import local_wandb  # noqa: F401  (faults are injected here)
 
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.01, max_total_seconds=30)
 
