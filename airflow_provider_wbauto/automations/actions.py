@@ -20,10 +20,27 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-class SlackIntegration(_Frozen):
-    """A Slack incoming webhook: an Airflow connection (ours or the Slack provider's ``slackwebhook``)."""
+class _Integration(_Frozen):
+    """Where an action delivers: an Airflow connection, or a literal URL for a quick start."""
 
     conn_id: str | None = None
+
+    def _url(self) -> SecretStr | None:
+        raise NotImplementedError
+
+    @property
+    def wire_id(self) -> str:
+        return self.conn_id or "literal-webhook-url"
+
+    def target(self) -> tuple[str | None, str | None]:
+        """``(connection id, literal URL)``: what the delivery hook is built from."""
+        url = self._url()
+        return self.conn_id, url.get_secret_value() if url else None
+
+
+class SlackIntegration(_Integration):
+    """A Slack incoming webhook: an Airflow connection (ours or the Slack provider's ``slackwebhook``)."""
+
     webhook_url: SecretStr | None = None
 
     @model_validator(mode="after")
@@ -34,15 +51,13 @@ class SlackIntegration(_Frozen):
             object.__setattr__(self, "conn_id", DEFAULT_SLACK_CONN_ID)
         return self
 
-    @property
-    def wire_id(self) -> str:
-        return self.conn_id or "literal-webhook-url"
+    def _url(self) -> SecretStr | None:
+        return self.webhook_url
 
 
-class WebhookIntegration(_Frozen):
+class WebhookIntegration(_Integration):
     """A webhook receiver: an Airflow connection (URL, access token, signing secret) or a literal URL."""
 
-    conn_id: str | None = None
     url: SecretStr | None = None
 
     @model_validator(mode="after")
@@ -51,9 +66,8 @@ class WebhookIntegration(_Frozen):
             raise ValueError("WebhookIntegration takes exactly one of conn_id or url")
         return self
 
-    @property
-    def wire_id(self) -> str:
-        return self.conn_id or "literal-webhook-url"
+    def _url(self) -> SecretStr | None:
+        return self.url
 
 
 Severity = Annotated[Literal["INFO", "WARN", "ERROR"], BeforeValidator(v.choice("severity", v.SEVERITY, case="upper"))]

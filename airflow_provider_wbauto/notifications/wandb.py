@@ -8,6 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseNotifier, Context
 
+from ..automations.actions import SlackIntegration, WebhookIntegration
 from ..hooks.slack import SlackNotificationHook, slack_message
 from ..hooks.webhook import WebhookHook
 from ..operators.wandb import collect_events, delivery_key, notification_fields
@@ -38,13 +39,15 @@ class SendNotificationNotifier(BaseNotifier):
         severity: str = "INFO",
         text: str | None = None,
         level: str | None = None,
-        slack_conn_id: str = SlackNotificationHook.default_conn_name,
+        slack_conn_id: str | None = SlackNotificationHook.default_conn_name,
         webhook_url: str | None = None,
+        integration: SlackIntegration | None = None,
         events: Any = None,
     ) -> None:
         super().__init__()
         self.title, self.message, self.severity = notification_fields(title, message, severity, text, level)
-        self.slack_conn_id, self.webhook_url, self.events = slack_conn_id, webhook_url, events
+        self.slack_conn_id, self.webhook_url = integration.target() if integration else (slack_conn_id, webhook_url)
+        self.events = events
 
     @cached_property
     def hook(self) -> SlackNotificationHook:
@@ -70,12 +73,14 @@ class SendWebhookNotifier(BaseNotifier):
         self,
         *,
         payload: Any = None,
-        webhook_conn_id: str = WebhookHook.default_conn_name,
+        webhook_conn_id: str | None = WebhookHook.default_conn_name,
         url: str | None = None,
+        integration: WebhookIntegration | None = None,
         events: Any = None,
     ) -> None:
         super().__init__()
-        self.payload, self.webhook_conn_id, self.url, self.events = payload, webhook_conn_id, url, events
+        self.webhook_conn_id, self.url = integration.target() if integration else (webhook_conn_id, url)
+        self.payload, self.events = payload, events
 
     @cached_property
     def hook(self) -> WebhookHook:

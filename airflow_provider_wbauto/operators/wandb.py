@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from airflow.sdk import NEVER_EXPIRE, BaseOperator, Context  # type: ignore[attr-defined]
 
-from ..automations.actions import SendNotification
+from ..automations.actions import Action, DoNothing, SendNotification, SendWebhook, SlackIntegration, WebhookIntegration
 from ..hooks.slack import SlackNotificationHook, slack_message
 from ..hooks.transport import RetryPolicy
 from ..hooks.webhook import WebhookHook
@@ -74,6 +74,7 @@ def notification_fields(
 class EventActionOperator(BaseOperator):
     """Base of the actions: collects the events and delivers each (or the batch) once per task instance."""
 
+    action_class: ClassVar[type[Action]]
     template_fields: Sequence[str] = ("events",)
     ui_color = "#fcd34d"
 
@@ -84,6 +85,18 @@ class EventActionOperator(BaseOperator):
         self.events = events
         self.batch = batch
         self.delivery_retry = delivery_retry
+
+    @classmethod
+    def from_action(cls, *, task_id: str, action: Action, **kwargs: Any) -> EventActionOperator:
+        """``SendNotificationOperator.from_action(task_id=..., action=SendNotification(...))``."""
+        if not isinstance(action, cls.action_class):
+            raise TypeError(f"{cls.__name__} takes a {cls.action_class.__name__}, got {type(action).__name__}")
+        return cls(task_id=task_id, **cls.arguments_of(action), **kwargs)
+
+    @staticmethod
+    def arguments_of(action: Any) -> dict[str, Any]:
+        """The operator arguments an action model stands for."""
+        return {}
 
     def deliver(self, events: list[Event], key: str) -> None:
         raise NotImplementedError
@@ -110,8 +123,12 @@ class EventActionOperator(BaseOperator):
 
 
 class SendNotificationOperator(EventActionOperator):
-    """A Slack message per event (or one per batch): title, message (``text``), severity (``level``)."""
+    """A Slack message per event (or one per batch): title, message (``text``), severity (``level``).
 
+    The Slack webhook is ``slack_conn_id``, a literal ``webhook_url``, or ``integration=SlackIntegration(...)``.
+    """
+
+    action_class = SendNotification
     template_fields: Sequence[str] = ("events", "title", "message")
 
     def __init__(
@@ -120,16 +137,20 @@ class SendNotificationOperator(EventActionOperator):
         title: str = "",
         message: str = "",
         severity: str = "INFO",
-        slack_conn_id: str = SlackNotificationHook.default_conn_name,
+        slack_conn_id: str | None = SlackNotificationHook.default_conn_name,
         webhook_url: str | None = None,
+        integration: SlackIntegration | None = None,
         text: str | None = None,
         level: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.title, self.message, self.severity = notification_fields(title, message, severity, text, level)
-        self.slack_conn_id = slack_conn_id
-        self.webhook_url = webhook_url
+        self.slack_conn_id, self.webhook_url = integration.target() if integration else (slack_conn_id, webhook_url)
+
+    @staticmethod
+    def arguments_of(action: SendNotification) -> dict[str, Any]:
+        return {"integration": action.integration} | action.model_dump(include={"title", "message", "severity"})
 
     @cached_property
     def hook(self) -> SlackNotificationHook:
@@ -147,6 +168,7 @@ class SendWebhookOperator(EventActionOperator):
     the event itself is sent.
     """
 
+    action_class = SendWebhook
     template_fields: Sequence[str] = ("events", "payload")
     template_fields_renderers: ClassVar[dict[str, str]] = {"payload": "json"}
 
@@ -154,14 +176,18 @@ class SendWebhookOperator(EventActionOperator):
         self,
         *,
         payload: Any = None,
-        webhook_conn_id: str = WebhookHook.default_conn_name,
+        webhook_conn_id: str | None = WebhookHook.default_conn_name,
         url: str | None = None,
+        integration: WebhookIntegration | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.payload = payload
-        self.webhook_conn_id = webhook_conn_id
-        self.url = url
+        self.webhook_conn_id, self.url = integration.target() if integration else (webhook_conn_id, url)
+
+    @staticmethod
+    def arguments_of(action: SendWebhook) -> dict[str, Any]:
+        return {"integration": action.integration, "payload": action.payload}
 
     @cached_property
     def hook(self) -> WebhookHook:
@@ -173,6 +199,8 @@ class SendWebhookOperator(EventActionOperator):
 
 class DoNothingOperator(EventActionOperator):
     """The dry run: logs the events it would have acted on and returns them."""
+
+    action_class = DoNothing
 
     def execute(self, context: Context) -> list[Event]:  # type: ignore[override]
         events = collect_events(context, self.events)

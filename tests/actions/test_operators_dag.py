@@ -146,6 +146,53 @@ def test_notifier_as_on_failure_callback(connections: Receiver) -> None:
     assert "train failed" in json.dumps(message) and run.run_id in json.dumps(message)
 
 
+def test_actions_built_from_the_sdk_models_with_a_quick_start_slack_url(
+    connections: Receiver, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """``from_action`` on each operator, ``SlackIntegration(webhook_url=...)`` on an operator and a notifier."""
+    dag = dag_with(
+        """
+    from airflow_provider_wbauto.automations import (
+        DoNothing, SendNotification, SendWebhook, SlackIntegration, WebhookIntegration)
+
+    quick = SlackIntegration(webhook_url="QUICK")
+    events = sensed()
+    DoNothingOperator.from_action(task_id="dry_run", action=DoNothing(), events=events)
+    SendNotificationOperator.from_action(
+        task_id="slack", events=events, batch=True, delivery_retry=FAST,
+        action=SendNotification.from_integration(quick, title="{{ params.team }} alert", text="hi", level="WARN"))
+    SendWebhookOperator.from_action(
+        task_id="hook", events=events, delivery_retry=FAST,
+        action=SendWebhook.from_integration(WebhookIntegration(conn_id="wandb_webhook_default"),
+                                            payload='{"id": "${event_id}"}'))
+
+    @task(on_failure_callback=send_wandb_notification(integration=quick, title="train failed", level="ERROR"))
+    def train():
+        raise RuntimeError("diverged")
+
+    train()
+""".replace("QUICK", connections.url("/quick/" + SLACK_PATH))
+    )
+    run = dag.test()
+    assert xcom(run, "dry_run") == EVENTS
+    assert [json.loads(r.body)["id"] for r in connections.received if r.path == "/hook"] == ["id0", "id1", "id2"]
+    quick = [json.loads(r.body) for r in connections.received if r.path == f"/quick/{SLACK_PATH}"]
+    colours = {
+        ("alert" if "ml-platform alert" in json.dumps(m) else "failed"): m["attachments"][0]["color"] for m in quick
+    }
+    assert colours == {"alert": "#ecb22e", "failed": "#e01e5a"}  # the batch (WARN), then the callback (ERROR)
+    out = capfd.readouterr()
+    assert SLACK_PATH not in out.out + out.err + caplog.text
+
+
+def test_from_action_takes_only_its_own_action() -> None:
+    from airflow_provider_wbauto.automations import DoNothing
+    from airflow_provider_wbauto.operators import SendWebhookOperator
+
+    with pytest.raises(TypeError, match="SendWebhookOperator takes a SendWebhook, got DoNothing"):
+        SendWebhookOperator.from_action(task_id="t", action=DoNothing())
+
+
 def test_asset_triggered_runs_act_on_the_triggering_events() -> None:
     asset_events = [
         SimpleNamespace(extra={"from_trigger": True, "payload": EVENTS[0]}),
