@@ -32,6 +32,7 @@ test: lint typecheck
 bench: $(VENV)/.synced
 	$(PY) -m benchmarks.engine
 	$(PY) -m benchmarks.local_history
+	$(PY) -m benchmarks.poll_cost
 
 clean:
 	rm -rf .tools $(VENV) demo-home
