@@ -5,10 +5,11 @@ on from where this one stopped), and the task state store is scoped to one DAG r
 reached from a trigger. So the cursor lives in Airflow 3.3's asset state store, on an asset the
 sensor lists in its ``inlets`` (``wandb://<scope>`` unless ``cursor_asset`` says otherwise), under
 one key per sensor. That one key holds the cursor, a version counter and the claims: the events
-each recent DAG run took. Advancing the cursor and recording a claim is one ``set()``, so a worker
-killed mid-poke has either done both or neither; a retry, a reschedule or a Clear of the same DAG
-run finds its claim and returns the same events, and a poll that was not stored is simply redone
-(polls are pure functions of the cursor and event ids are stable).
+each recent DAG run took (the last 16 runs, fewer if they would pass the store's 64 KiB soft
+limit). Advancing the cursor and recording a claim is one ``set()``, so a worker killed mid-poke
+has either done both or neither; a retry, a reschedule or a Clear of the same DAG run finds its
+claim and returns the same events, and a poll that was not stored is simply redone (polls are
+pure functions of the cursor and event ids are stable).
 
 In deferrable mode the trigger only proposes events and the cursor after them; ``execute_complete``
 stores them only if the version it started from is still current, and polls again otherwise.
@@ -46,7 +47,16 @@ from ..hooks.watch import Watch, normalise_since, poll, wire_time
 from ..triggers.wandb import WandbEventTrigger
 
 CLAIMS_KEPT = 16  # DAG runs whose claims are remembered (a retry or Clear of an older run polls anew)
+CLAIMS_BYTES = 48 * 1024  # and no more of them than fit under the state store's 64 KiB soft limit
 Record = dict[str, Any]
+
+
+def recent_claims(claims: list[Any]) -> list[Any]:
+    """The last ``CLAIMS_KEPT`` claims, fewer when they would pass ``CLAIMS_BYTES``; the newest stays."""
+    kept = claims[-CLAIMS_KEPT:]
+    while len(kept) > 1 and len(json.dumps(kept)) > CLAIMS_BYTES:
+        kept = kept[1:]
+    return kept
 
 
 def _templated(value: Any) -> bool:
@@ -146,7 +156,7 @@ class WandbEventSensor(BaseSensorOperator):
         """Cursor, version and claim in one ``set()``: a crash leaves all of them or none."""
         _, key = self._names(context)
         claims = record["claims"] + ([[context["run_id"], events]] if events else [])
-        new = {"version": record["version"] + 1, "cursor": cursor, "claims": claims[-CLAIMS_KEPT:]}
+        new = {"version": record["version"] + 1, "cursor": cursor, "claims": recent_claims(claims)}
         self._store(context).set(key, new)
         if events:
             self.log.info("Claimed %d event(s): %s", len(events), ", ".join(e["event_id"] for e in events))

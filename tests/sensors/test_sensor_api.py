@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from airflow.sdk import DAG
 from pydantic import ValidationError
@@ -14,6 +16,7 @@ from airflow_provider_wbauto.sensors import (
     RunMetricSensor,
     RunStateSensor,
 )
+from airflow_provider_wbauto.sensors.wandb import CLAIMS_BYTES, CLAIMS_KEPT, recent_claims
 from airflow_provider_wbauto.triggers import WandbEventTrigger
 from tests.airflow_env import ti_state, write_dag, xcom
 
@@ -105,3 +108,14 @@ def test_a_dag_whose_runs_may_interleave_on_the_cursor_is_warned_about(
     out = capfd.readouterr()
     logs = out.err + out.out + caplog.text
     assert ("may claim the same W&B event" in logs) is warned
+
+
+def test_claims_keep_the_recent_runs_within_the_state_stores_soft_limit() -> None:
+    small = [[f"run-{i}", [{"event_id": str(i)}]] for i in range(40)]
+    assert recent_claims(small) == small[-CLAIMS_KEPT:]
+    big = [[f"run-{i}", [{"event_id": str(i), "artifact_metadata": {"blob": "x" * 10_000}}]] for i in range(10)]
+    kept = recent_claims(big)
+    assert kept == big[-len(kept) :] and 1 < len(kept) < 10
+    assert len(json.dumps(kept)) <= CLAIMS_BYTES
+    huge = [[f"run-{i}", [{"event_id": str(i), "blob": "x" * 100_000}]] for i in range(3)]
+    assert recent_claims(huge) == huge[-1:]  # the newest claim stays, whatever its size
