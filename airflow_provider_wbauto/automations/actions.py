@@ -20,7 +20,7 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-class _Integration(_Frozen):
+class Integration(_Frozen):
     """Where an action delivers: an Airflow connection, or a literal URL for a quick start."""
 
     conn_id: str | None = None
@@ -38,7 +38,7 @@ class _Integration(_Frozen):
         return self.conn_id, url.get_secret_value() if url else None
 
 
-class SlackIntegration(_Integration):
+class SlackIntegration(Integration):
     """A Slack incoming webhook: an Airflow connection (ours or the Slack provider's ``slackwebhook``)."""
 
     webhook_url: SecretStr | None = None
@@ -55,7 +55,7 @@ class SlackIntegration(_Integration):
         return self.webhook_url
 
 
-class WebhookIntegration(_Integration):
+class WebhookIntegration(Integration):
     """A webhook receiver: an Airflow connection (URL, access token, signing secret) or a literal URL."""
 
     url: SecretStr | None = None

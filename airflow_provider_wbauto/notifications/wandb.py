@@ -11,7 +11,7 @@ from airflow.sdk import BaseNotifier, Context
 from ..automations.actions import SlackIntegration, WebhookIntegration
 from ..hooks.slack import SlackNotificationHook, slack_message
 from ..hooks.webhook import WebhookHook
-from ..operators.wandb import collect_events, delivery_key, notification_fields
+from ..operators.wandb import collect_events, delivery_key, delivery_target, notification_fields
 
 
 def _task_event(context: Context) -> dict[str, Any]:
@@ -46,7 +46,7 @@ class SendNotificationNotifier(BaseNotifier):
     ) -> None:
         super().__init__()
         self.title, self.message, self.severity = notification_fields(title, message, severity, text, level)
-        self.slack_conn_id, self.webhook_url = integration.target() if integration else (slack_conn_id, webhook_url)
+        self.slack_conn_id, self.webhook_url = delivery_target(integration, slack_conn_id, webhook_url)
         self.events = events
 
     @cached_property
@@ -79,7 +79,7 @@ class SendWebhookNotifier(BaseNotifier):
         events: Any = None,
     ) -> None:
         super().__init__()
-        self.webhook_conn_id, self.url = integration.target() if integration else (webhook_conn_id, url)
+        self.webhook_conn_id, self.url = delivery_target(integration, webhook_conn_id, url)
         self.payload, self.events = payload, events
 
     @cached_property

@@ -17,7 +17,15 @@ from typing import Any, ClassVar
 
 from airflow.sdk import NEVER_EXPIRE, BaseOperator, Context  # type: ignore[attr-defined]
 
-from ..automations.actions import Action, DoNothing, SendNotification, SendWebhook, SlackIntegration, WebhookIntegration
+from ..automations.actions import (
+    Action,
+    DoNothing,
+    Integration,
+    SendNotification,
+    SendWebhook,
+    SlackIntegration,
+    WebhookIntegration,
+)
 from ..hooks.slack import SlackNotificationHook, slack_message
 from ..hooks.transport import RetryPolicy
 from ..hooks.webhook import WebhookHook
@@ -69,6 +77,17 @@ def notification_fields(
         {"title": title, "message": message if text is None else text, "severity": severity if level is None else level}
     )
     return action.title, action.message, action.severity
+
+
+def delivery_target(
+    integration: Integration | None, conn_id: str | None, url: str | None
+) -> tuple[str | None, str | None]:
+    """``(connection id, literal URL)`` from an integration model or from the plain arguments."""
+    if integration is None:
+        return conn_id, url
+    if url:
+        raise ValueError(f"give integration={type(integration).__name__}(...) or a literal URL, not both")
+    return integration.target()
 
 
 class EventActionOperator(BaseOperator):
@@ -146,7 +165,7 @@ class SendNotificationOperator(EventActionOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.title, self.message, self.severity = notification_fields(title, message, severity, text, level)
-        self.slack_conn_id, self.webhook_url = integration.target() if integration else (slack_conn_id, webhook_url)
+        self.slack_conn_id, self.webhook_url = delivery_target(integration, slack_conn_id, webhook_url)
 
     @staticmethod
     def arguments_of(action: SendNotification) -> dict[str, Any]:
@@ -183,7 +202,7 @@ class SendWebhookOperator(EventActionOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.payload = payload
-        self.webhook_conn_id, self.url = integration.target() if integration else (webhook_conn_id, url)
+        self.webhook_conn_id, self.url = delivery_target(integration, webhook_conn_id, url)
 
     @staticmethod
     def arguments_of(action: SendWebhook) -> dict[str, Any]:

@@ -202,3 +202,17 @@ def test_asset_triggered_runs_act_on_the_triggering_events() -> None:
     context: Any = {"triggering_asset_events": {"asset": asset_events}}
     assert collect_events(context, None) == EVENTS
     assert collect_events(context, []) == []
+
+
+@pytest.mark.parametrize("kind", ["operator", "notifier"])
+def test_an_integration_and_a_literal_url_together_are_refused(kind: str) -> None:
+    from airflow_provider_wbauto.automations import SlackIntegration
+    from airflow_provider_wbauto.notifications import send_wandb_notification
+    from airflow_provider_wbauto.operators import SendNotificationOperator
+
+    quick = SlackIntegration(webhook_url="https://hooks.example/T/B/X")
+    with pytest.raises(ValueError, match=r"give integration=SlackIntegration\(...\) or a literal URL, not both"):
+        if kind == "operator":
+            SendNotificationOperator(task_id="t", integration=quick, webhook_url="https://other.example")
+        else:
+            send_wandb_notification(integration=quick, webhook_url="https://other.example")
