@@ -154,3 +154,18 @@ class DoNothing(_Action):
 
 
 Action = SendNotification | SendWebhook | DoNothing
+ACTIONS_BY_NAME: dict[str, type[_Action]] = {cls.__name__: cls for cls in (SendNotification, SendWebhook, DoNothing)}
+
+
+def action_to_json(action: Action) -> dict[str, Any]:
+    """Plain JSON with secrets masked (a literal URL shows as ``**********``); ``action_from_json`` reads it."""
+    return {"do": type(action).__name__, **action.model_dump(mode="json")}
+
+
+def action_from_json(data: dict[str, Any]) -> Action:
+    body = dict(data)
+    name = body.pop("do", None)
+    if name not in ACTIONS_BY_NAME:
+        raise ValueError(f"do must be one of {', '.join(ACTIONS_BY_NAME)}; got {name!r}")
+    action: Action = ACTIONS_BY_NAME[name].model_validate(body)  # type: ignore[assignment]
+    return action

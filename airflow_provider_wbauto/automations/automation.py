@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+import sys
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from ._validators import wire_json
 from .actions import Action, DoNothing, SendNotification, SendWebhook, SlackIntegration, WebhookIntegration
@@ -47,15 +49,48 @@ class NewAutomation(BaseModel):
     def scope(self) -> Scope:
         return self.event.scope
 
-    def save(self, name: str | None = None, *, description: str | None = None, enabled: bool = True) -> Automation:
-        """Validate into a named automation (the DAG factory turns it into a DAG)."""
-        return Automation(
+    def save(
+        self,
+        name: str | None = None,
+        *,
+        description: str | None = None,
+        enabled: bool = True,
+        mode: Literal["event", "sensor"] = "event",
+        wandb_conn_id: str = "wandb_default",
+        poll_interval: float = 60.0,
+        since: str | None = None,
+        rearm: bool = False,
+        **dag_kwargs: Any,
+    ) -> Automation:
+        """Name the automation and make it an Airflow DAG that the DAG processor finds in this module.
+
+        ``mode="event"`` (default): an asset watcher on ``wandb://<scope>?automation=<dag id>`` starts a
+        DAG run per event batch; ``mode="sensor"``: a ``@continuous`` DAG whose sensor waits for events.
+        ``dag_kwargs`` pass to the DAG; task arguments among them (``owner``, ``pool``, ``retries``, ...)
+        go to its ``default_args``. Two automations of one name in a module are an error naming it.
+        """
+        automation = Automation(
             name=name or self.name or "",
             description=description if description is not None else self.description,
             enabled=enabled if self.enabled is None else self.enabled and enabled,
+            mode=mode,
             event=self.event,
             action=self.action,
         )
+        # The one step out of the pure model, taken lazily: building the DAG needs Airflow.
+        from ..factory import register
+
+        caller = sys._getframe(1).f_globals
+        register(
+            automation,
+            module=caller,
+            wandb_conn_id=wandb_conn_id,
+            poll_interval=poll_interval,
+            since=since,
+            rearm=rearm,
+            **dag_kwargs,
+        )
+        return automation
 
     def to_wandb_input(self, *, scope_id: str | None = None) -> dict[str, Any]:
         """The ``CreateFilterTriggerInput`` fields the W&B SDK sends (``scopeID`` only if given)."""
@@ -105,8 +140,49 @@ def _parse_action(config: dict[str, Any]) -> Action:
     return SendWebhook(integration=WebhookIntegration(conn_id=conn_id), payload=body.get("requestPayload"))
 
 
+DAG_ID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]*$")
+
+
+def dag_id_of(name: str) -> str:
+    """The DAG id of an automation: its name with each run of spaces made one ``_``.
+
+    Names are letters, digits, ``_``, ``-``, ``.`` and spaces, starting with a letter or digit."""
+    if not DAG_ID_NAME.match(name) or len(name) > 250:
+        raise ValueError(
+            f"automation name {name!r} cannot be a DAG id: use letters, digits, '_', '-', '.' and spaces, "
+            "starting with a letter or digit, at most 250 characters"
+        )
+    return re.sub(r" +", "_", name.strip())
+
+
 class Automation(NewAutomation):
-    """A named automation: what the DAG factory and the sensors run."""
+    """A named automation: what the DAG factory and the sensors run.
+
+    :param name: the automation's name; its DAG id is ``dag_id_of(name)``.
+    :param description: shown on the DAG.
+    :param enabled: a disabled automation keeps its DAG but never triggers.
+    :param mode: how Airflow watches: an asset watcher (``event``) or a continuous sensor DAG (``sensor``).
+    :param event: what the automation watches.
+    :param action: what it does when the event fires.
+    """
 
     name: str = Field(min_length=1, max_length=255)
     enabled: bool = True
+    mode: Literal["event", "sensor"] = "event"
+
+    @field_validator("name")
+    @classmethod
+    def _maps_to_a_dag_id(cls, name: str) -> str:
+        dag_id_of(name)
+        return name
+
+    @property
+    def dag_id(self) -> str:
+        return dag_id_of(self.name)
+
+    @property
+    def asset(self) -> Any:
+        """The ``airflow.sdk.Asset`` this automation emits when it fires: schedule a DAG on it."""
+        from ..factory import automation_asset  # Airflow's Asset, imported only when asked for
+
+        return automation_asset(self.name)

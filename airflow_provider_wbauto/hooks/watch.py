@@ -13,6 +13,10 @@ before storing the new cursor simply polls again. The cursor is a small JSON dic
   subject present now and not before (a version, a membership, an ``(version, alias id)`` pair: a
   moved or re-added alias has a new id, so it is a new pair).
 
+Many automations on one scope share one read (``Snapshot``, taken by ``read_snapshot``): the
+triggerer's shared stream takes it once per interval and every automation polls against it, reading
+on its own only what the snapshot does not cover (its first poll, a metric the snapshot lacks).
+
 Where the watch starts (``since``): ``None`` takes what exists at the first poll as the baseline;
 ``"beginning"`` fires for everything; an ISO time fires for runs created, states reached (heartbeat),
 versions created and memberships made at or after it. W&B does not expose when an alias was added,
@@ -22,10 +26,10 @@ so with an ISO ``since`` the alias family uses the time the version joined its c
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from ..automations.events import (
     Event,
@@ -35,6 +39,7 @@ from ..automations.events import (
     OnRunMetric,
     OnRunState,
 )
+from ..automations.scopes import Scope
 from ..evaluation.mongo import matches
 from .transport import Read
 from .wandb import MembershipInfo, RunInfo, read_history, read_memberships, read_runs
@@ -93,12 +98,93 @@ def event_id(automation: str, event_type: str, subject: str) -> str:
     return hashlib.sha256(f"{automation}\x1f{event_type}\x1f{subject}".encode()).hexdigest()[:32]
 
 
-def poll(watch: Watch, cursor: Cursor | None) -> Read[tuple[list[Payload], Cursor]]:
-    """One poll; see the module docstring. Events come in the order they occurred."""
+Stream = Literal["runs", "members", "portfolios"]
+
+
+def stream_of(event: Event) -> Stream:
+    """What an event family reads: a scope's runs, its versions, or its registry links only."""
+    if isinstance(event, OnRunMetric | OnRunState):
+        return "runs"
+    return "portfolios" if isinstance(event, OnLinkArtifact) and event.scope.collection is None else "members"
+
+
+@dataclass(frozen=True)
+class RowsRead:
+    """History rows of one run, steps ``first..last`` inclusive, carrying (at most) ``keys``."""
+
+    first: int
+    last: int
+    keys: frozenset[str]
+    rows: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One read of a scope shared by every automation on it; never mutated (all of them get this object).
+
+    ``runs`` is the listing of runs changed since the previous snapshot (``None``: list your own, as
+    a watch that missed the previous snapshot must); ``history`` the new rows of those runs.
+    """
+
+    runs: list[RunInfo] | None = None
+    with_config: bool = False
+    history: Mapping[str, RowsRead] = field(default_factory=dict)
+    members: list[MembershipInfo] | None = None
+
+
+@dataclass
+class SnapshotState:
+    """Where the shared read stands. In memory only: after a restart the first snapshot lists every run
+    and reads no rows, and each watch reads what it lacks from its own (stored) cursor."""
+
+    hw: str | None = None
+    steps: dict[str, int] = field(default_factory=dict)
+    started: bool = False
+
+
+def read_snapshot(
+    stream: Stream,
+    scope: Scope,
+    state: SnapshotState,
+    *,
+    keys: frozenset[str] = frozenset(),
+    with_config: bool = False,
+    history_page: int = 1000,
+    runs_per_request: int = 20,
+) -> Read[tuple[Snapshot, SnapshotState]]:
+    """The shared read: a run listing plus the new rows of ``keys``, or a scope's versions."""
+    if stream != "runs":
+        members = yield from read_memberships(
+            scope.entity, scope.project, scope.collection, portfolios_only=stream == "portfolios"
+        )
+        return Snapshot(members=members), state
+    changed_since = wire_time(parse_time(state.hw) - MARGIN) if state.hw else None
+    runs = yield from read_runs(scope.entity, scope.project, changed_since=changed_since, with_config=with_config)
+    windows: dict[str, tuple[int, int]] = {}
+    steps = dict(state.steps)  # one int per run seen: a run re-listed within MARGIN is not read again
+    for run in runs:
+        first = steps.get(run["id"], -1) + 1
+        if state.started and keys and run["last_step"] >= first:
+            windows[run["id"]] = (first, run["last_step"])
+        steps[run["id"]] = max(run["last_step"], first - 1)
+    rows = (
+        (yield from read_history(scope.entity, scope.project, windows, sorted(keys), history_page, runs_per_request))
+        if windows
+        else {}
+    )
+    hw = max([s for s in (state.hw, *(r["heartbeat_at"] for r in runs)) if s], key=parse_time, default=None)
+    history = {rid: RowsRead(first, last, keys, rows[rid]) for rid, (first, last) in windows.items()}
+    snapshot = Snapshot(runs=runs, with_config=with_config, history=history)
+    return snapshot, SnapshotState(hw=hw, steps=steps, started=True)
+
+
+def poll(watch: Watch, cursor: Cursor | None, shared: Snapshot | None = None) -> Read[tuple[list[Payload], Cursor]]:
+    """One poll, against a shared snapshot when given; see the module docstring. Events come in the
+    order they occurred; with or without a snapshot, the same cursor and backend give the same events."""
     if isinstance(watch.event, OnRunMetric | OnRunState):
-        events, new = yield from _poll_runs(watch, cursor)
+        events, new = yield from _poll_runs(watch, cursor, shared)
     else:
-        events, new = yield from _poll_artifacts(watch, cursor)
+        events, new = yield from _poll_artifacts(watch, cursor, shared)
     events.sort(key=lambda e: (parse_time(e["occurred_at"]), e.get("step", 0), e["event_id"]))
     return events, new
 
@@ -118,7 +204,7 @@ def _run_record(run: RunInfo) -> dict[str, Any]:
     }
 
 
-def _poll_runs(watch: Watch, cursor: Cursor | None) -> Read[tuple[list[Payload], Cursor]]:
+def _poll_runs(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
     event = watch.event
     assert isinstance(event, OnRunMetric | OnRunState)
     scope, run_filter = event.scope, event.filter.run
@@ -126,20 +212,23 @@ def _poll_runs(watch: Watch, cursor: Cursor | None) -> Read[tuple[list[Payload],
     old: dict[str, dict[str, Any]] = dict(cursor["runs"]) if cursor else {}
     hw: str | None = cursor.get("hw") if cursor else None
     changed_since = wire_time(parse_time(hw) - MARGIN) if hw else None
-    runs = yield from read_runs(
-        scope.entity,
-        scope.project,
-        filters=run_filter or None,
-        changed_since=changed_since,
-        with_config=bool(run_filter),
-    )  # config and summary travel only when a run filter needs them
+    if shared is not None and shared.runs is not None and (shared.with_config or not run_filter):
+        runs = shared.runs  # listed since the previous snapshot, which this watch has seen
+    else:
+        runs = yield from read_runs(
+            scope.entity,
+            scope.project,
+            filters=run_filter or None,
+            changed_since=changed_since,
+            with_config=bool(run_filter),
+        )  # config and summary travel only when a run filter needs them
     runs = [r for r in runs if matches(run_filter, _run_record(r))]
     # An unseen run is new (read from its first step, or its state is news) when it appeared after
     # the last poll; at the first poll, when ``since`` says so.
     new_after = watch.since if first else (changed_since or BEGINNING)
     new_hw = max([s for s in (hw, *(r["heartbeat_at"] for r in runs)) if s], key=parse_time, default=None)
     if isinstance(event, OnRunMetric):
-        events, entries = yield from _metric_events(watch, event, runs, old, new_after)
+        events, entries = yield from _metric_events(watch, event, runs, old, new_after, shared)
     else:
         events, entries = _state_events(watch, event, runs, old, new_after)
     seen = {r["id"] for r in runs}
@@ -154,6 +243,7 @@ def _metric_events(
     runs: list[RunInfo],
     old: dict[str, dict[str, Any]],
     new_after: str | None,
+    shared: Snapshot | None,
 ) -> Read[tuple[list[Payload], dict[str, dict[str, Any]]]]:
     metric = event.filter.metric
     entries: dict[str, dict[str, Any]] = {}
@@ -166,20 +256,12 @@ def _metric_events(
         entries[run["id"]] = entry
         if not entry.get("d") and run["last_step"] > entry["s"]:
             windows[run["id"]] = (entry["s"] + 1, run["last_step"])
-    history = (
-        (
-            yield from read_history(
-                event.scope.entity,
-                event.scope.project,
-                windows,
-                [metric.name],
-                watch.history_page,
-                watch.runs_per_request,
-            )
+    history = _covered(shared, windows, metric.name)
+    missing = {rid: w for rid, w in windows.items() if rid not in history}
+    if missing:
+        history |= yield from read_history(
+            event.scope.entity, event.scope.project, missing, [metric.name], watch.history_page, watch.runs_per_request
         )
-        if windows
-        else {}
-    )
     by_id = {r["id"]: r for r in runs}
     events: list[Payload] = []
     for rid, rows in history.items():
@@ -203,6 +285,18 @@ def _metric_events(
             entry = {"s": entry["s"], "st": entry["st"], "d": 1}  # fires once per run: stop reading it
         entries[rid] = entry
     return events, entries
+
+
+def _covered(
+    shared: Snapshot | None, windows: Mapping[str, tuple[int, int]], key: str
+) -> dict[str, list[dict[str, Any]]]:
+    """The windows a shared snapshot holds whole (with ``key``), as rows; the rest are read."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rid, (first, last) in windows.items():
+        got = shared.history.get(rid) if shared is not None else None
+        if got is not None and key in got.keys and got.first <= first and got.last >= last:
+            out[rid] = [row for row in got.rows if first <= row["_step"] <= last]
+    return out
 
 
 def _state_events(
@@ -257,11 +351,14 @@ def _short(subject: str) -> str:
     return hashlib.blake2b(subject.encode(), digest_size=8).hexdigest()
 
 
-def _poll_artifacts(watch: Watch, cursor: Cursor | None) -> Read[tuple[list[Payload], Cursor]]:
+def _poll_artifacts(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
     event = watch.event
     scope = event.scope
-    portfolios = isinstance(event, OnLinkArtifact) and scope.collection is None
-    members = yield from read_memberships(scope.entity, scope.project, scope.collection, portfolios_only=portfolios)
+    if shared is not None and shared.members is not None:
+        members = shared.members
+    else:
+        portfolios = stream_of(event) == "portfolios"
+        members = yield from read_memberships(scope.entity, scope.project, scope.collection, portfolios_only=portfolios)
     found = list(_subjects(watch, members))
     before = set(cursor["present"]) if cursor else None
     events = [

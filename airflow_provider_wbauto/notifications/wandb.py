@@ -9,9 +9,9 @@ from typing import Any
 from airflow.sdk import BaseNotifier, Context
 
 from ..automations.actions import SlackIntegration, WebhookIntegration
+from ..hooks.actions import collect_events, delivery_key, delivery_target, notification_fields
 from ..hooks.slack import SlackNotificationHook, slack_message
 from ..hooks.webhook import WebhookHook
-from ..operators.wandb import collect_events, delivery_key, delivery_target, notification_fields
 
 
 def _task_event(context: Context) -> dict[str, Any]:

@@ -5,105 +5,73 @@ scheduled by an asset watcher, left out: the payloads of ``triggering_asset_even
 delivery per event, or one for all with ``batch=True``. Each delivery carries the event id as its
 idempotency key, and the keys already delivered are kept in the task state store (scoped to this
 task instance, shared by its retries), so a retry after a failed delivery does not send again what
-this task already sent.
+this task already sent. With ``dedupe_asset`` (the saved automations' watched asset) the ids acted
+on are also kept in that asset's state store, across DAG runs: an asset watcher delivers at least
+once, and an event it delivers again is skipped. The events acted on go into the extra of every
+outlet asset event (``{"events": [...]}``), so DAGs scheduled on an outlet see what fired.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from abc import abstractmethod
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from airflow.sdk import NEVER_EXPIRE, BaseOperator, Context  # type: ignore[attr-defined]
+from airflow.sdk import NEVER_EXPIRE, Asset, BaseOperator, Context  # type: ignore[attr-defined]
+from airflow.sdk.exceptions import AirflowSkipException
 
 from ..automations.actions import (
     Action,
     DoNothing,
-    Integration,
     SendNotification,
     SendWebhook,
     SlackIntegration,
     WebhookIntegration,
 )
+from ..hooks.actions import Event, collect_events, delivery_key, delivery_target, notification_fields
 from ..hooks.slack import SlackNotificationHook, slack_message
 from ..hooks.transport import RetryPolicy
 from ..hooks.webhook import WebhookHook
 
 DELIVERED_KEY = "wbauto_delivered"
-Event = dict[str, Any]
-
-
-def _payloads(value: Any) -> Iterable[Event]:
-    if isinstance(value, Mapping):
-        if "events" in value and "event_id" not in value:
-            yield from _payloads(value["events"])
-        else:
-            yield dict(value)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _payloads(item)
-
-
-def collect_events(context: Context, events: Any) -> list[Event]:
-    """The events to act on, once each, in order: the ``events`` argument, else the triggering asset
-    events' payloads (``extra["payload"]``, an event, a list, or ``{"events": [...]}``)."""
-    if events is None:
-        triggering = context.get("triggering_asset_events") or {}
-        events = [getattr(e, "extra", {}).get("payload") for evs in triggering.values() for e in evs]
-    seen: set[str] = set()
-    out: list[Event] = []
-    for event in _payloads(events):
-        key = str(event.get("event_id", len(out)))
-        if key not in seen:
-            seen.add(key)
-            out.append(event)
-    return out
-
-
-def delivery_key(events: Sequence[Event]) -> str:
-    """One event's id, or a stable digest of a batch's ids."""
-    if len(events) == 1 and events[0].get("event_id"):
-        return str(events[0]["event_id"])
-    joined = "\x1f".join(str(e.get("event_id", "")) for e in events)
-    return hashlib.sha256(joined.encode()).hexdigest()[:32]
-
-
-def notification_fields(
-    title: str, message: str, severity: str, text: str | None, level: str | None
-) -> tuple[str, str, str]:
-    """Validated at DAG-parse time by the model, with the SDK's aliases ``text`` and ``level``."""
-    action = SendNotification.model_validate(
-        {"title": title, "message": message if text is None else text, "severity": severity if level is None else level}
-    )
-    return action.title, action.message, action.severity
-
-
-def delivery_target(
-    integration: Integration | None, conn_id: str | None, url: str | None
-) -> tuple[str | None, str | None]:
-    """``(connection id, literal URL)`` from an integration model or from the plain arguments."""
-    if integration is None:
-        return conn_id, url
-    if url:
-        raise ValueError(f"give integration={type(integration).__name__}(...) or a literal URL, not both")
-    return integration.target()
+PROCESSED_KEY = "wbauto_processed"  # in the watched asset's store: event ids acted on
+PROCESSED_KEPT = 2000
 
 
 class EventActionOperator(BaseOperator):
-    """Base of the actions: collects the events and delivers each (or the batch) once per task instance."""
+    """Base of the actions: collects the events and delivers each (or the batch) once.
+
+    :param events: the events to act on (a sensor's output, a list); ``None``: the triggering asset events.
+    :param batch: one delivery for all the events instead of one per event.
+    :param delivery_retry: retry bounds for a receiver that is down (``RetryPolicy``).
+    :param dedupe_asset: an asset (added to ``inlets``) whose state store remembers the event ids acted
+        on across DAG runs, so an event delivered to this DAG twice is acted on once.
+    :param skip_without_events: with no (new) events, end the task as skipped: no outlet asset event.
+    """
 
     action_class: ClassVar[type[Action]]
     template_fields: Sequence[str] = ("events",)
     ui_color = "#fcd34d"
 
     def __init__(
-        self, *, events: Any = None, batch: bool = False, delivery_retry: RetryPolicy | None = None, **kwargs: Any
+        self,
+        *,
+        events: Any = None,
+        batch: bool = False,
+        delivery_retry: RetryPolicy | None = None,
+        dedupe_asset: Asset | None = None,
+        skip_without_events: bool = False,
+        **kwargs: Any,
     ) -> None:
+        if dedupe_asset is not None:
+            kwargs["inlets"] = [*(kwargs.get("inlets") or []), dedupe_asset]
         super().__init__(**kwargs)
         self.events = events
         self.batch = batch
         self.delivery_retry = delivery_retry
+        self.dedupe_asset = dedupe_asset
+        self.skip_without_events = skip_without_events
 
     @classmethod
     def from_action(cls, *, task_id: str, action: Action, **kwargs: Any) -> EventActionOperator:
@@ -117,28 +85,52 @@ class EventActionOperator(BaseOperator):
         """The operator arguments an action model stands for."""
         return {}
 
+    @abstractmethod
     def deliver(self, events: list[Event], key: str) -> None:
-        raise NotImplementedError
+        """Send one unit (an event, or the batch) under its idempotency key."""
 
-    def execute(self, context: Context) -> list[str]:
-        events = collect_events(context, self.events)
+    def result(self, events: list[Event]) -> Any:
+        """The XCom value: the ids of the events acted on."""
+        return [str(e.get("event_id")) for e in events]
+
+    def execute(self, context: Context) -> Any:
+        processed = self._processed(context)
+        events = [e for e in collect_events(context, self.events) if str(e.get("event_id")) not in processed]
         if not events:
+            if self.skip_without_events:
+                raise AirflowSkipException("No new events to act on: nothing was sent")
             self.log.info("No events to act on: nothing was sent")
-            return []
+            return self.result([])
         store: Any = context.get("task_state_store")
         delivered: list[str] = list(store.get(DELIVERED_KEY, default=[])) if store is not None else []
-        units = [events] if self.batch else [[e] for e in events]
-        for unit in units:
+        for unit in [events] if self.batch else [[e] for e in events]:
             key = delivery_key(unit)
             if key in delivered:
                 self.log.info("Already delivered by an earlier try of this task: %s", key)
-                continue
-            self.deliver(unit, key)
-            delivered.append(key)
-            if store is not None:
-                store.set(DELIVERED_KEY, delivered, retention=NEVER_EXPIRE)
-            self.log.info("Delivered %d event(s) (key %s)", len(unit), key)
-        return [str(e.get("event_id")) for e in events]
+            else:
+                self.deliver(unit, key)
+                delivered.append(key)
+                if store is not None:
+                    store.set(DELIVERED_KEY, delivered, retention=NEVER_EXPIRE)
+                self.log.info("Delivered %d event(s) (key %s)", len(unit), key)
+            self._remember(context, processed, unit)
+        for asset in self.outlets:
+            context["outlet_events"][asset].extra = {"events": cast(Any, events)}
+        return self.result(events)
+
+    def _processed(self, context: Context) -> list[str]:
+        if self.dedupe_asset is None:
+            return []
+        stored: Any = context["asset_state_store"][self.dedupe_asset].get(PROCESSED_KEY, default=[])
+        return [str(i) for i in stored]
+
+    def _remember(self, context: Context, processed: list[str], unit: list[Event]) -> None:
+        """Add the unit's ids to the processed ids (the newest ``PROCESSED_KEPT``); one writer: the DAG
+        has ``max_active_runs=1``."""
+        if self.dedupe_asset is None:
+            return
+        processed[:] = [*processed, *(str(e.get("event_id")) for e in unit)][-PROCESSED_KEPT:]
+        context["asset_state_store"][self.dedupe_asset].set(PROCESSED_KEY, cast(Any, processed))
 
 
 class SendNotificationOperator(EventActionOperator):
@@ -221,10 +213,9 @@ class DoNothingOperator(EventActionOperator):
 
     action_class = DoNothing
 
-    def execute(self, context: Context) -> list[Event]:  # type: ignore[override]
-        events = collect_events(context, self.events)
-        if not events:
-            self.log.info("No events to act on")
+    def deliver(self, events: list[Event], key: str) -> None:
         for event in events:
             self.log.info("Would act on %s %s: %s", event.get("event_type"), event.get("event_id"), event.get("url"))
+
+    def result(self, events: list[Event]) -> Any:
         return events

@@ -260,3 +260,9 @@ class ArtifactAliasSensor(WandbEventSensor):
     """An alias such as ``production`` is added to a version (``OnAddArtifactAlias``)."""
 
     event_class = OnAddArtifactAlias
+
+
+SENSORS_BY_EVENT: dict[type[Event], type[WandbEventSensor]] = {
+    cls.event_class: cls
+    for cls in (RunMetricSensor, RunStateSensor, ArtifactCreatedSensor, ArtifactLinkedSensor, ArtifactAliasSensor)
+}

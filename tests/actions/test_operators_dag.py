@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_wbauto.hooks.actions import collect_events
 from airflow_provider_wbauto.local.receiver import Answer, Receiver
-from airflow_provider_wbauto.operators.wandb import collect_events
 from tests.airflow_env import ti_state, write_dag, xcom
 
 TOKEN, SIGNING, SLACK_PATH = "tok-" + "q" * 24, "sig-" + "w" * 24, "T9/B9/slacksecret" + "z" * 12
