@@ -1,0 +1,159 @@
+"""A real Airflow for the tests ``dag.test()`` cannot show (asset watchers, triggerer restarts): scheduler,
+triggerer, dag-processor and api-server as processes on 127.0.0.1, SQLite metadata DB, a temporary
+``AIRFLOW_HOME``. Every process runs in a session of its own and is stopped by ``stop()``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+BIN = Path(sys.executable).parent
+COMPONENTS: dict[str, list[str]] = {
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+}
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout: float = 120.0, every: float = 0.5) -> T:
+    """Poll ``check`` until it returns something truthy; a bounded wait on a condition, never a sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+        time.sleep(every)
+
+
+class AirflowCluster:
+    def __init__(self, home: Path, dags: Path, env: Mapping[str, str]) -> None:
+        self.home, self.dags = home, dags
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__MIGHT_CONTAIN_DAG_CALLABLE": "airflow_provider_wbauto.discovery.might_contain_dag",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "8",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            **env,
+        }
+        self.env.pop("AIRFLOW__CORE__UNIT_TEST_MODE")
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._token: str | None = None
+
+    # -- processes -------------------------------------------------------------------------------
+
+    def start(self) -> AirflowCluster:
+        self.home.mkdir(parents=True, exist_ok=True)
+        subprocess.run([BIN / "airflow", "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=300)
+        self.launch("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(self.port)])
+        for name, args in COMPONENTS.items():
+            self.launch(name, args)
+        wait_for(self._healthy, "Airflow healthy (scheduler, triggerer, dag-processor)", timeout=180)
+        return self
+
+    def launch(self, name: str, args: list[str]) -> None:
+        log = (self.home / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [str(BIN / "airflow"), *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+    def restart(self, name: str) -> None:
+        self.launch(name, COMPONENTS[name])
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            self.kill(name, signal.SIGTERM)
+
+    def log_tail(self, lines: int = 40) -> str:
+        out = []
+        for path in sorted(self.home.glob("*.log")):
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path.name}\n" + "\n".join(text))
+        return "\n".join(out)
+
+    # -- the REST API ----------------------------------------------------------------------------
+
+    def _healthy(self) -> bool:
+        try:
+            health = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+        except (httpx.HTTPError, json.JSONDecodeError):
+            return False
+        parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+        return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
+
+    def token(self) -> str:
+        if self._token is None:
+            passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+            answer = httpx.post(f"{self.url}/auth/token", json={"username": "admin", "password": passwords["admin"]})
+            answer.raise_for_status()
+            self._token = answer.json()["access_token"]
+        return self._token
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        answer = httpx.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
+        answer.raise_for_status()
+        return answer.json()
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1000})["dag_runs"]
+        return runs
+
+    def task_states(self, dag_id: str, task_id: str) -> list[str | None]:
+        return [
+            ti["state"]
+            for run in self.dag_runs(dag_id)
+            for ti in self.api("GET", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
+            if ti["task_id"] == task_id
+        ]
