@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -45,10 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing.add_argument(
         "--airflow-url", help="Airflow's api-server (default WBAUTO_AIRFLOW_URL, else the DAGs folder)"
     )
+    listing.add_argument("--dags-folder", help="the folder to parse (default: Airflow's DAGs folder)")
     args = parser.parse_args(argv)
-    api = Api(airflow_url=args.airflow_url)
+    api = Api(airflow_url=args.airflow_url, dags_folder=args.dags_folder)
     try:
-        found = api.project(args.project).automations() if args.project else api.automations(entity=args.entity)
+        with contextlib.redirect_stdout(sys.stderr):  # Airflow logs while parsing: keep stdout for the listing
+            found = api.project(args.project).automations() if args.project else api.automations(entity=args.entity)
     except (ValueError, RuntimeError) as exc:
         print(f"wbauto: {exc}", file=sys.stderr)
         return 2

@@ -23,6 +23,8 @@ ACTIONS_BY_WIRE: dict[str, str] = {
 def _action_tag(value: Any) -> str:
     if isinstance(value, BaseModel):
         return type(value).__name__
+    if isinstance(value, dict) and "no_op" in value:
+        return "DoNothing"
     return "SendWebhook" if isinstance(value, dict) and "payload" in value else "SendNotification"
 
 
