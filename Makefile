@@ -33,6 +33,7 @@ bench: $(VENV)/.synced
 	$(PY) -m benchmarks.engine
 	$(PY) -m benchmarks.local_history
 	$(PY) -m benchmarks.poll_cost
+	$(PY) -m benchmarks.shared_poll
 
 clean:
 	rm -rf .tools $(VENV) demo-home
