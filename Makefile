@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test test-live lint typecheck bench clean
 
 $(UV):
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
@@ -27,7 +27,11 @@ typecheck: $(VENV)/.synced
 	$(VENV)/bin/mypy
 
 test: lint typecheck
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --ignore=tests/cluster
+
+# a real Airflow (scheduler, triggerer, dag-processor, api-server) with watchers and a triggerer kill
+test-live: $(VENV)/.synced
+	$(VENV)/bin/pytest -q -s tests/cluster
 
 bench: $(VENV)/.synced
 	$(PY) -m benchmarks.engine
