@@ -94,6 +94,20 @@ def _at_or_after(stamp: str, bound: str | None) -> bool:
     return bound == BEGINNING or (bool(stamp) and parse_time(stamp) >= parse_time(bound))
 
 
+def _changed_since(hw: str | None) -> str | None:
+    """Where a run listing starts: ``MARGIN`` before the newest heartbeat seen (``None``: list them all)."""
+    return wire_time(parse_time(hw) - MARGIN) if hw else None
+
+
+def _newest(hw: str | None, runs: list[RunInfo]) -> str | None:
+    """The newest heartbeat among ``hw`` and the runs listed."""
+    return max([s for s in (hw, *(r["heartbeat_at"] for r in runs)) if s], key=parse_time, default=None)
+
+
+def _read_members(scope: Scope, stream: Stream) -> Read[list[MembershipInfo]]:
+    return read_memberships(scope.entity, scope.project, scope.collection, portfolios_only=stream == "portfolios")
+
+
 def event_id(automation: str, event_type: str, subject: str) -> str:
     return hashlib.sha256(f"{automation}\x1f{event_type}\x1f{subject}".encode()).hexdigest()[:32]
 
@@ -154,12 +168,11 @@ def read_snapshot(
 ) -> Read[tuple[Snapshot, SnapshotState]]:
     """The shared read: a run listing plus the new rows of ``keys``, or a scope's versions."""
     if stream != "runs":
-        members = yield from read_memberships(
-            scope.entity, scope.project, scope.collection, portfolios_only=stream == "portfolios"
-        )
+        members = yield from _read_members(scope, stream)
         return Snapshot(members=members), state
-    changed_since = wire_time(parse_time(state.hw) - MARGIN) if state.hw else None
-    runs = yield from read_runs(scope.entity, scope.project, changed_since=changed_since, with_config=with_config)
+    runs = yield from read_runs(
+        scope.entity, scope.project, changed_since=_changed_since(state.hw), with_config=with_config
+    )
     windows: dict[str, tuple[int, int]] = {}
     steps = dict(state.steps)  # one int per run seen: a run re-listed within MARGIN is not read again
     for run in runs:
@@ -172,7 +185,7 @@ def read_snapshot(
         if windows
         else {}
     )
-    hw = max([s for s in (state.hw, *(r["heartbeat_at"] for r in runs)) if s], key=parse_time, default=None)
+    hw = _newest(state.hw, runs)
     history = {rid: RowsRead(first, last, keys, rows[rid]) for rid, (first, last) in windows.items()}
     snapshot = Snapshot(runs=runs, with_config=with_config, history=history)
     return snapshot, SnapshotState(hw=hw, steps=steps, started=True)
@@ -211,7 +224,7 @@ def _poll_runs(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> 
     first = cursor is None
     old: dict[str, dict[str, Any]] = dict(cursor["runs"]) if cursor else {}
     hw: str | None = cursor.get("hw") if cursor else None
-    changed_since = wire_time(parse_time(hw) - MARGIN) if hw else None
+    changed_since = _changed_since(hw)
     if shared is not None and shared.runs is not None and (shared.with_config or not run_filter):
         runs = shared.runs  # listed since the previous snapshot, which this watch has seen
     else:
@@ -226,7 +239,7 @@ def _poll_runs(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> 
     # An unseen run is new (read from its first step, or its state is news) when it appeared after
     # the last poll; at the first poll, when ``since`` says so.
     new_after = watch.since if first else (changed_since or BEGINNING)
-    new_hw = max([s for s in (hw, *(r["heartbeat_at"] for r in runs)) if s], key=parse_time, default=None)
+    new_hw = _newest(hw, runs)
     if isinstance(event, OnRunMetric):
         events, entries = yield from _metric_events(watch, event, runs, old, new_after, shared)
     else:
@@ -357,8 +370,7 @@ def _poll_artifacts(watch: Watch, cursor: Cursor | None, shared: Snapshot | None
     if shared is not None and shared.members is not None:
         members = shared.members
     else:
-        portfolios = stream_of(event) == "portfolios"
-        members = yield from read_memberships(scope.entity, scope.project, scope.collection, portfolios_only=portfolios)
+        members = yield from _read_members(scope, stream_of(event))
     found = list(_subjects(watch, members))
     before = set(cursor["present"]) if cursor else None
     events = [
