@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from ..evaluation.mongo import validate as validate_mongo
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def from_tagged(data: Mapping[str, Any], tag: str, classes: Mapping[str, type[M]]) -> M:
+    """A model from plain JSON whose ``tag`` key names its class (``{"on": "OnRunState", ...}``)."""
+    body = dict(data)
+    name = body.pop(tag, None)
+    if name not in classes:
+        raise ValueError(f"{tag} must be one of {', '.join(classes)}; got {name!r}")
+    return classes[name].model_validate(body)
+
 
 AGG = {"min": "min", "max": "max", "mean": "mean", "avg": "mean", "average": "mean", "sum": "sum"}
 CMP = {

@@ -163,9 +163,5 @@ def action_to_json(action: Action) -> dict[str, Any]:
 
 
 def action_from_json(data: dict[str, Any]) -> Action:
-    body = dict(data)
-    name = body.pop("do", None)
-    if name not in ACTIONS_BY_NAME:
-        raise ValueError(f"do must be one of {', '.join(ACTIONS_BY_NAME)}; got {name!r}")
-    action: Action = ACTIONS_BY_NAME[name].model_validate(body)  # type: ignore[assignment]
+    action: Action = v.from_tagged(data, "do", ACTIONS_BY_NAME)  # type: ignore[assignment]
     return action

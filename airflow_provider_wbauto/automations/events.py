@@ -329,9 +329,5 @@ def event_to_json(event: Event) -> dict[str, Any]:
 
 
 def event_from_json(data: Mapping[str, Any]) -> Event:
-    body = dict(data)
-    name = body.pop("on", None)
-    if name not in EVENTS_BY_NAME:
-        raise ValueError(f"on must be one of {', '.join(EVENTS_BY_NAME)}; got {name!r}")
-    event: Event = EVENTS_BY_NAME[name].model_validate(body)  # type: ignore[assignment]
+    event: Event = v.from_tagged(data, "on", EVENTS_BY_NAME)  # type: ignore[assignment]
     return event
