@@ -26,6 +26,7 @@ so with an ISO ``since`` the alias family uses the time the version joined its c
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -106,6 +107,12 @@ def _newest(hw: str | None, runs: list[RunInfo]) -> str | None:
 
 def _read_members(scope: Scope, stream: Stream) -> Read[list[MembershipInfo]]:
     return read_memberships(scope.entity, scope.project, scope.collection, portfolios_only=stream == "portfolios")
+
+
+def spec_digest(event: dict[str, Any], since: str | None, rearm: bool) -> str:
+    """A short digest of what a watch evaluates, part of its cursor's key: a changed filter starts anew."""
+    spec = json.dumps([event, since, rearm], sort_keys=True)
+    return hashlib.sha256(spec.encode()).hexdigest()[:12]
 
 
 def event_id(automation: str, event_type: str, subject: str) -> str:

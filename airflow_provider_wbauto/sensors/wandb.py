@@ -20,7 +20,6 @@ DAG runs can never claim the same event.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -43,7 +42,7 @@ from ..automations.events import (
 )
 from ..hooks.transport import WandbError
 from ..hooks.wandb import WandbHook
-from ..hooks.watch import Watch, normalise_since, poll, wire_time
+from ..hooks.watch import Watch, normalise_since, poll, spec_digest, wire_time
 from ..triggers.wandb import WandbEventTrigger
 
 CLAIMS_KEPT = 16  # DAG runs whose claims are remembered (a retry or Clear of an older run polls anew)
@@ -132,8 +131,8 @@ class WandbEventSensor(BaseSensorOperator):
         """The automation's name (in every event id) and the state-store key of this sensor's cursor."""
         ti = context["ti"]
         name = self.automation_name or f"{ti.dag_id}.{ti.task_id}"
-        spec = json.dumps([event_to_json(self.event()), self.since, self.rearm], sort_keys=True)
-        key = self.cursor_key or f"wbauto:{ti.dag_id}.{ti.task_id}:{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
+        digest = spec_digest(event_to_json(self.event()), self.since, self.rearm)
+        key = self.cursor_key or f"wbauto:{ti.dag_id}.{ti.task_id}:{digest}"
         return name, key
 
     @cached_property

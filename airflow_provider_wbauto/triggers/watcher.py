@@ -25,8 +25,6 @@ measured on Airflow 3.3.2.)
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Hashable, Sequence
@@ -40,7 +38,7 @@ from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
 
 from ..automations.events import Event, OnRunMetric, event_from_json
 from ..hooks.wandb import WandbHook
-from ..hooks.watch import Snapshot, SnapshotState, Watch, poll, read_snapshot, stream_of
+from ..hooks.watch import Snapshot, SnapshotState, Watch, poll, read_snapshot, spec_digest, stream_of
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +72,6 @@ class _Stream:
 
 
 _STREAMS: dict[Hashable, _Stream] = {}
-
-
-def cursor_key(event: dict[str, Any], since: str | None, rearm: bool) -> str:
-    """The state-store key of an automation's cursor: a changed filter starts a new cursor."""
-    spec = json.dumps([event, since, rearm], sort_keys=True)
-    return "cursor:" + hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
 class WandbAutomationTrigger(BaseEventTrigger):
@@ -155,7 +147,7 @@ class WandbAutomationTrigger(BaseEventTrigger):
             rearm=self.rearm,
             app_url=WandbHook.app_url(await hook.aendpoint()),
         )
-        store, key = self._store(), cursor_key(self.event, self.since, self.rearm)
+        store, key = self._store(), "cursor:" + spec_digest(self.event, self.since, self.rearm)
         cursor: dict[str, Any] | None = await store.aget(key, default=None)
         stream = _STREAMS.setdefault(self.shared_stream_key(), _Stream())
         me = id(self)
