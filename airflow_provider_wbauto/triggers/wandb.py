@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,13 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from ..automations.events import event_from_json
 from ..hooks.wandb import WandbHook
 from ..hooks.watch import Watch, parse_time, poll
+
+
+def serialized(trigger: BaseTrigger) -> tuple[str, dict[str, Any]]:
+    """A trigger's classpath and its constructor's arguments, read back from the attributes they set
+    (every argument is kept under its own name), so the kwargs cannot drift from ``__init__``."""
+    names = [n for n in inspect.signature(type(trigger).__init__).parameters if n != "self"]
+    return f"{type(trigger).__module__}.{type(trigger).__qualname__}", {n: getattr(trigger, n) for n in names}
 
 
 class WandbEventTrigger(BaseTrigger):
@@ -51,20 +59,7 @@ class WandbEventTrigger(BaseTrigger):
         self.end_at = end_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "event": self.event,
-                "automation": self.automation,
-                "cursor": self.cursor,
-                "version": self.version,
-                "since": self.since,
-                "rearm": self.rearm,
-                "wandb_conn_id": self.wandb_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_at": self.end_at,
-            },
-        )
+        return serialized(self)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = WandbHook(self.wandb_conn_id)

@@ -39,6 +39,7 @@ from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
 from ..automations.events import Event, OnRunMetric, event_from_json
 from ..hooks.wandb import WandbHook
 from ..hooks.watch import Snapshot, SnapshotState, Watch, poll, read_snapshot, spec_digest, stream_of
+from .wandb import serialized
 
 log = logging.getLogger(__name__)
 
@@ -107,18 +108,7 @@ class WandbAutomationTrigger(BaseEventTrigger):
         self.poll_interval = poll_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "event": self.event,
-                "automation": self.automation,
-                "watch_asset": self.watch_asset,
-                "since": self.since,
-                "rearm": self.rearm,
-                "wandb_conn_id": self.wandb_conn_id,
-                "poll_interval": self.poll_interval,
-            },
-        )
+        return serialized(self)
 
     @staticmethod
     def stream_key(kwargs: dict[str, Any]) -> tuple[str, str, str, str, float]:
