@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -49,6 +50,7 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 120.0, e
 class AirflowCluster:
     def __init__(self, home: Path, dags: Path, env: Mapping[str, str]) -> None:
         self.home, self.dags = home, dags
+        self.db = home / "airflow.db"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -63,7 +65,7 @@ class AirflowCluster:
             "AIRFLOW__CORE__MIGHT_CONTAIN_DAG_CALLABLE": "airflow_provider_wbauto.discovery.might_contain_dag",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": self.url,
@@ -122,6 +124,21 @@ class AirflowCluster:
             out.append(f"--- {path.name}\n" + "\n".join(text))
         return "\n".join(out)
 
+    def sql(self, statement: str, *args: Any) -> list[tuple[Any, ...]]:
+        """A statement on the metadata DB, for what the REST API does not show (or to inject a fault)."""
+        with contextlib.closing(sqlite3.connect(self.db, timeout=60)) as db, db:
+            return db.execute(statement, args).fetchall()
+
+    def watching(self, asset_uri: str) -> bool:
+        """Whether a triggerer has taken the watcher of this asset."""
+        return bool(
+            self.sql(
+                "SELECT 1 FROM asset a JOIN asset_watcher w ON w.asset_id = a.id JOIN trigger t"
+                " ON t.id = w.trigger_id WHERE a.uri = ? AND t.triggerer_id IS NOT NULL",
+                asset_uri,
+            )
+        )
+
     # -- the REST API ----------------------------------------------------------------------------
 
     def _healthy(self) -> bool:
@@ -132,10 +149,15 @@ class AirflowCluster:
         parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
         return all((health.get(p) or {}).get("status") == "healthy" for p in parts)
 
+    def password(self) -> str:
+        """The generated password of the user ``admin``."""
+        passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+        password: str = passwords["admin"]
+        return password
+
     def token(self) -> str:
         if self._token is None:
-            passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
-            answer = httpx.post(f"{self.url}/auth/token", json={"username": "admin", "password": passwords["admin"]})
+            answer = httpx.post(f"{self.url}/auth/token", json={"username": "admin", "password": self.password()})
             answer.raise_for_status()
             self._token = answer.json()["access_token"]
         return self._token
@@ -149,6 +171,12 @@ class AirflowCluster:
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         runs: list[dict[str, Any]] = self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1000})["dag_runs"]
         return runs
+
+    def asset_events(self, uri: str) -> list[dict[str, Any]]:
+        (asset,) = self.api("GET", "/assets", params={"uri_pattern": uri})["assets"]
+        params = {"asset_id": asset["id"], "limit": 1000}
+        events: list[dict[str, Any]] = self.api("GET", "/assets/events", params=params)["asset_events"]
+        return events
 
     def task_states(self, dag_id: str, task_id: str) -> list[str | None]:
         return [

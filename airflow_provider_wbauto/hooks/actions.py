@@ -13,6 +13,10 @@ from ..automations.actions import Integration, SendNotification
 
 Event = dict[str, Any]
 
+PROCESSED_KEY = "wbauto_processed"
+"""In a saved automation's watched asset store: the event ids its action acted on (newest last).
+Written by the action; read by the watcher, which nudges for events no DAG run picked up."""
+
 
 def _payloads(value: Any) -> Iterable[Event]:
     if isinstance(value, Mapping):

@@ -29,13 +29,19 @@ from ..automations.actions import (
     SlackIntegration,
     WebhookIntegration,
 )
-from ..hooks.actions import Event, collect_events, delivery_key, delivery_target, notification_fields
+from ..hooks.actions import (
+    PROCESSED_KEY,
+    Event,
+    collect_events,
+    delivery_key,
+    delivery_target,
+    notification_fields,
+)
 from ..hooks.slack import SlackNotificationHook, slack_message
 from ..hooks.transport import RetryPolicy
 from ..hooks.webhook import WebhookHook
 
 DELIVERED_KEY = "wbauto_delivered"
-PROCESSED_KEY = "wbauto_processed"  # in the watched asset's store: event ids acted on
 PROCESSED_KEPT = 2000
 
 

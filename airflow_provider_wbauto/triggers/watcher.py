@@ -17,17 +17,25 @@ restart can rebuild: the snapshot position (a restart lists the scope once) and 
 stored (redone from the stored cursor).
 
 An automation yields one trigger event per snapshot, ``{"automation": name, "events": [...]}``:
-events found together become one asset event and one DAG run. (Many asset events persisted within
-milliseconds of each other can leave one without a DAG run on SQLite until the next event arrives;
-measured on Airflow 3.3.2.)
+events found together become one asset event and one DAG run. Two asset events persisted within
+milliseconds of each other can leave the second without a DAG run until the next asset event arrives
+(measured on Airflow 3.3.2 with SQLite: the scheduler takes the events up to the creation of the
+asset's queue row, then deletes the row, so an event persisted in between queues nothing). The
+next DAG run takes every event since the previous run's, so a stranded event needs only a nudge: the
+watcher keeps the ids of the events it yielded until the action records them as processed
+(``PROCESSED_KEY``, in the same asset store), and when one is still waiting after
+``redeliver_after`` seconds it yields ``{"automation": name, "events": [], "waiting": [ids]}``,
+a new asset event whose DAG run takes the stranded one with it (then after twice as long, at most
+``NUDGES`` times). The ids waiting are stored with the cursor, so a restart keeps watching them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator, Hashable, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,11 +45,53 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
 
 from ..automations.events import Event, OnRunMetric, event_from_json
+from ..hooks.actions import PROCESSED_KEY
 from ..hooks.wandb import WandbHook
 from ..hooks.watch import Snapshot, SnapshotState, Watch, poll, read_snapshot, spec_digest, stream_of
 from .wandb import serialized
 
 log = logging.getLogger(__name__)
+
+NUDGES = 5
+WAITING_KEPT = 500  # ids of events yielded and not yet acted on, per automation (~20 KiB stored)
+
+
+class Waiting:
+    """The ids of events an automation yielded that its action has not recorded as processed, each
+    with when to nudge for it next (``grace`` seconds after the yield, then doubling)."""
+
+    def __init__(self, grace: float, ids: Sequence[str] = (), now: float = 0.0) -> None:
+        self.grace = grace
+        self.due: dict[str, tuple[float, int]] = {}  # event id: (when to nudge, nudges so far)
+        self.add(ids, now)
+
+    def add(self, ids: Iterable[str], now: float) -> None:
+        for event_id in ids:
+            self.due.setdefault(event_id, (now + self.grace, 0))
+        for event_id in list(self.due)[:-WAITING_KEPT]:
+            del self.due[event_id]
+
+    def any_due(self, now: float) -> bool:
+        return any(at <= now for at, _ in self.due.values())
+
+    def take_due(self, processed: Iterable[str], now: float) -> list[str]:
+        """Forget the processed ids; return those due for a nudge and schedule their next one."""
+        for event_id in self.due.keys() & set(processed):
+            del self.due[event_id]
+        taken: list[str] = []
+        for event_id, (at, nudges) in list(self.due.items()):
+            if at > now:
+                continue
+            if nudges >= NUDGES:
+                log.warning("Event %s was never acted on after %d nudges; no more", event_id, nudges)
+                del self.due[event_id]
+                continue
+            taken.append(event_id)
+            self.due[event_id] = (now + self.grace * 2 ** (nudges + 1), nudges + 1)
+        return taken
+
+    def ids(self) -> list[str]:
+        return list(self.due)
 
 
 @dataclass(frozen=True)
@@ -57,7 +107,7 @@ class Broadcast:
 class _Deposit:
     store: Any  # an asset state store accessor
     key: str
-    cursor: dict[str, Any]
+    value: Any  # a cursor, or the ids of the events waiting for their action
 
 
 @dataclass
@@ -65,7 +115,7 @@ class _Stream:
     """What the producer and the automations on one stream share inside one triggerer process."""
 
     needs: dict[int, tuple[str | None, bool]] = field(default_factory=dict)  # subscriber: (metric, config?)
-    deposits: dict[tuple[str, int], dict[int, _Deposit]] = field(default_factory=dict)
+    deposits: dict[tuple[str, int], dict[tuple[int, str], _Deposit]] = field(default_factory=dict)
 
     def wants(self) -> tuple[frozenset[str], bool]:
         """The metric keys to read rows of, and whether any run filter needs config and summary."""
@@ -85,6 +135,8 @@ class WandbAutomationTrigger(BaseEventTrigger):
     :param rearm: fire again at every later rising edge of a metric condition.
     :param wandb_conn_id: the ``wandb`` connection (only its id travels in the kwargs).
     :param poll_interval: seconds between the shared reads of the scope.
+    :param redeliver_after: seconds after which an event yielded but not yet acted on is nudged for
+        (default: three poll intervals, at least 30 s).
     """
 
     def __init__(
@@ -97,6 +149,7 @@ class WandbAutomationTrigger(BaseEventTrigger):
         rearm: bool = False,
         wandb_conn_id: str = WandbHook.default_conn_name,
         poll_interval: float = 60.0,
+        redeliver_after: float | None = None,
     ) -> None:
         super().__init__()
         self.event = event
@@ -106,6 +159,7 @@ class WandbAutomationTrigger(BaseEventTrigger):
         self.rearm = rearm
         self.wandb_conn_id = wandb_conn_id
         self.poll_interval = poll_interval
+        self.redeliver_after = redeliver_after
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return serialized(self)
@@ -137,8 +191,11 @@ class WandbAutomationTrigger(BaseEventTrigger):
             rearm=self.rearm,
             app_url=WandbHook.app_url(await hook.aendpoint()),
         )
-        store, key = self._store(), "cursor:" + spec_digest(self.event, self.since, self.rearm)
+        store, digest = self._store(), spec_digest(self.event, self.since, self.rearm)
+        key, waiting_key = "cursor:" + digest, "waiting:" + digest
         cursor: dict[str, Any] | None = await store.aget(key, default=None)
+        grace = self.redeliver_after if self.redeliver_after is not None else max(30.0, 3 * self.poll_interval)
+        waiting = Waiting(grace, await store.aget(waiting_key, default=[]), time.monotonic())
         stream = _STREAMS.setdefault(self.shared_stream_key(), _Stream())
         me = id(self)
         stream.needs[me] = _needs(event)
@@ -152,16 +209,29 @@ class WandbAutomationTrigger(BaseEventTrigger):
                 )
                 try:
                     events, new = await hook.arun(poll(watch, cursor, snapshot))
+                    now = time.monotonic()
+                    nudge = (
+                        waiting.take_due(await store.aget(PROCESSED_KEY, default=[]), now)
+                        if waiting.any_due(now)
+                        else []
+                    )
                 except Exception as exc:  # the stored cursor stays; the next snapshot retries from it
                     self.log.warning("Automation %s: poll failed, retrying at the next one: %s", self.automation, exc)
                     previous = None
                     continue
                 previous = (broadcast.producer, broadcast.seq)
+                deposits = stream.deposits.setdefault(previous, {})
                 if new != cursor:
-                    stream.deposits.setdefault(previous, {})[me] = _Deposit(store, key, new)
+                    deposits[(me, key)] = _Deposit(store, key, new)
                     cursor = new
-                if events:  # one asset event per snapshot: a burst is one DAG run, not a race of many
-                    yield TriggerEvent({"automation": self.automation, "events": events})
+                before = waiting.ids()
+                waiting.add((str(e["event_id"]) for e in events), now)
+                if nudge or waiting.ids() != before:
+                    deposits[(me, waiting_key)] = _Deposit(store, waiting_key, waiting.ids())
+                if nudge:
+                    self.log.info("Automation %s: %d event(s) not acted on yet; nudging", self.automation, len(nudge))
+                if events or nudge:  # one asset event per snapshot: a burst is one DAG run, not a race of many
+                    yield TriggerEvent({"automation": self.automation, "events": events, "waiting": nudge})
         finally:
             stream.needs.pop(me, None)
 
@@ -208,13 +278,13 @@ class WandbStreamProducer(SharedStreamProducer):
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:
         """Store each automation's newest cursor among the snapshots whose events were all persisted."""
         shared = _STREAMS.get(self.key) or _Stream()
-        newest: dict[int, _Deposit] = {}
+        newest: dict[tuple[int, str], _Deposit] = {}
         for item in batch:
             deposits = shared.deposits.pop(item.broker_payload, {})
             if item.outcome.failed == 0 and item.outcome.rejected == 0:
                 newest.update(deposits)
         for deposit in newest.values():
             try:
-                await deposit.store.aset(deposit.key, deposit.cursor)
+                await deposit.store.aset(deposit.key, deposit.value)
             except Exception:  # the stored cursor stays behind: a restart re-polls and the action dedupes
                 log.exception("Could not store an automation cursor (%s); it will be re-polled", deposit.key)
