@@ -3,7 +3,7 @@
 Port an automation from ``wandb.automations`` by changing the import; scopes are strings here.
 """
 
-from .actions import DoNothing, SendNotification, SendWebhook, SlackIntegration, WebhookIntegration
+from .actions import DoNothing, Integration, SendNotification, SendWebhook, SlackIntegration, WebhookIntegration
 from .automation import Automation, NewAutomation
 from .events import (
     ArtifactEvent,
@@ -27,6 +27,7 @@ __all__ = [
     "DoNothing",
     "FilterExpr",
     "FilterableField",
+    "Integration",
     "MetricChangeFilter",
     "MetricThresholdFilter",
     "MetricZScoreFilter",

@@ -7,6 +7,7 @@ start, a literal URL that is treated as a secret and never shown.
 from __future__ import annotations
 
 import json
+from abc import abstractmethod
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, model_validator
@@ -25,8 +26,9 @@ class Integration(_Frozen):
 
     conn_id: str | None = None
 
+    @abstractmethod
     def _url(self) -> SecretStr | None:
-        raise NotImplementedError
+        """The literal URL, if the integration has one instead of a connection."""
 
     @property
     def wire_id(self) -> str:
@@ -76,8 +78,9 @@ Severity = Annotated[Literal["INFO", "WARN", "ERROR"], BeforeValidator(v.choice(
 class _Action(_Frozen):
     action_type: ClassVar[str]
 
+    @abstractmethod
     def to_wire(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The ``triggeredActionConfig`` W&B's SDK sends for this action."""
 
 
 class SendNotification(_Action):

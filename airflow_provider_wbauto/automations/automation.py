@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
@@ -12,6 +12,9 @@ from ._validators import wire_json
 from .actions import Action, DoNothing, SendNotification, SendWebhook, SlackIntegration, WebhookIntegration
 from .events import EVENTS_BY_WIRE, Event
 from .scopes import Scope
+
+if TYPE_CHECKING:  # the model stays free of Airflow at run time
+    from airflow.sdk import Asset
 
 ACTIONS_BY_WIRE: dict[str, str] = {
     "notificationActionInput": "NOTIFICATION",
@@ -120,7 +123,7 @@ class NewAutomation(BaseModel):
             name=data.get("name"),
             description=data.get("description"),
             enabled=data.get("enabled"),
-            event=event,  # type: ignore[arg-type]
+            event=event,
             action=_parse_action(data.get("triggeredActionConfig") or {}),
         )
 
@@ -183,7 +186,7 @@ class Automation(NewAutomation):
         return dag_id_of(self.name)
 
     @property
-    def asset(self) -> Any:
+    def asset(self) -> Asset:
         """The ``airflow.sdk.Asset`` this automation emits when it fires: schedule a DAG on it."""
         from ..factory import automation_asset  # Airflow's Asset, imported only when asked for
 

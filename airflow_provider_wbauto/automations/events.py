@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from abc import abstractmethod
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -14,8 +15,12 @@ from .expressions import FilterableField, FilterExpr
 from .metric_filters import METRIC_FILTERS, MetricChangeFilter, MetricThresholdFilter, MetricVal, MetricZScoreFilter
 from .scopes import Scope, ScopeKind
 
+if TYPE_CHECKING:  # the automation module imports this one
+    from .automation import NewAutomation
+
 COARSE_STATES = ("RUNNING", "FINISHED", "FAILED")
 FINE_STATES = ("running", "finished", "failed", "crashed", "killed", "preempting", "preempted", "pending")
+TERMINAL_STATES = frozenset({"finished", "failed", "crashed", "killed", "preempted"})  # a run that ended
 _COARSE_OF = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "crashed": "FAILED"}
 
 MongoFilter = Annotated[dict[str, Any], BeforeValidator(v.mongo_filter("filter"))]
@@ -57,7 +62,7 @@ class StateFilter(BaseModel):
     def matches(self, run_state: str) -> bool:
         return state_matches(self.states, run_state)
 
-    def __and__(self, other: Any) -> RunStateFilter:
+    def __and__(self, other: FilterExpr | Mapping[str, Any]) -> RunStateFilter:
         return RunStateFilter(state=self) & other
 
     __rand__ = __and__
@@ -96,7 +101,7 @@ class _RunScopedFilter(BaseModel):
 
     run: RunFilter = Field(default_factory=dict, validation_alias=AliasChoices("run", "run_filter"))
 
-    def __and__(self, other: Any) -> Any:
+    def __and__(self, other: FilterExpr | Mapping[str, Any]) -> Self:
         if isinstance(other, FilterExpr | Mapping):
             extra = v.mongo_filter("run_filter")(other)
             return self.model_copy(update={"run": _and(self.run, extra)})
@@ -176,20 +181,22 @@ class _Event(BaseModel):
         return scope
 
     @property
+    @abstractmethod
     def event_type(self) -> str:
-        raise NotImplementedError
+        """W&B's wire name of the event (``RUN_METRIC``, ``CREATE_ARTIFACT``, ...)."""
 
+    @abstractmethod
     def filter_wire(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The ``eventFilter`` W&B's SDK sends for this event (before JSON encoding)."""
 
-    def then(self, action: Action) -> Any:
+    def then(self, action: Action) -> NewAutomation:
         from .automation import NewAutomation
 
         if not isinstance(action, SendNotification | SendWebhook | DoNothing):
             raise TypeError(f"Expected a valid action, got: {type(action).__name__}")
         return NewAutomation.model_validate({"event": self, "action": action})
 
-    def __rshift__(self, action: Action) -> Any:
+    def __rshift__(self, action: Action) -> NewAutomation:
         return self.then(action)
 
 

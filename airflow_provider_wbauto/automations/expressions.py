@@ -19,7 +19,7 @@ class FilterExpr:
     def to_dict(self) -> dict[str, Any]:
         return self.expr
 
-    def __and__(self, other: Any) -> Any:
+    def __and__(self, other: FilterExpr) -> FilterExpr:
         if isinstance(other, FilterExpr):
             return FilterExpr({"$and": [*_flat(self.expr, "$and"), *_flat(other.expr, "$and")]})
         return NotImplemented  # lets a metric or state filter handle `expr & metric_filter`

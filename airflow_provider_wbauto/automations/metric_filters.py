@@ -6,14 +6,19 @@ changes (plateaus). ``firing_steps`` evaluates a history with the streaming engi
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from ..evaluation.engine import MetricEvaluator, MetricSpec
 from . import _validators as v
+
+if TYPE_CHECKING:  # the events module imports this one
+    from .events import RunMetricFilter
+    from .expressions import FilterExpr
 
 AggName = Annotated[Literal["min", "max", "mean", "sum"] | None, BeforeValidator(v.choice("agg", v.AGG, none_ok=True))]
 CmpName = Annotated[Literal[">", ">=", "<", "<=", "==", "!="], BeforeValidator(v.choice("cmp", v.CMP))]
@@ -33,8 +38,9 @@ class _MetricFilter(BaseModel):
 
     name: Name
 
+    @abstractmethod
     def spec(self) -> MetricSpec:
-        raise NotImplementedError
+        """What the evaluation engine runs."""
 
     def evaluator(self, state: Mapping[str, Any] | None = None, *, rearm: bool = False) -> MetricEvaluator:
         return MetricEvaluator(self.spec(), state, rearm=rearm)
@@ -43,10 +49,11 @@ class _MetricFilter(BaseModel):
         """Steps at which this filter fires over ``rows`` (history rows in step order)."""
         return [f.step for f in self.evaluator(rearm=rearm).feed(rows)]
 
+    @abstractmethod
     def to_wire(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The ``run_metric_filter`` body W&B's SDK sends."""
 
-    def __and__(self, other: Any) -> Any:
+    def __and__(self, other: FilterExpr | Mapping[str, Any]) -> RunMetricFilter:
         from .events import RunMetricFilter
 
         return RunMetricFilter.model_validate({"metric": self}) & other

@@ -252,8 +252,3 @@ class MetricEvaluator:
 
 def _never() -> Firing:
     raise AssertionError("a condition that does not hold never fires")
-
-
-def firing_steps(spec: MetricSpec, rows: Iterable[Mapping[str, Any]], *, rearm: bool = False) -> list[int]:
-    """Batch form of the engine, for dry runs and tests."""
-    return [f.step for f in MetricEvaluator(spec, rearm=rearm).feed(rows)]

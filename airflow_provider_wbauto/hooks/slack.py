@@ -15,6 +15,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from .delivery import DeliveryHook, Target, masked
+from .transport import base_url
 
 SLACK_BASE = "https://hooks.slack.com/services"
 SEVERITY_STYLE = {"INFO": ("#2eb67d", ":information_source:"), "WARN": ("#ecb22e", ":warning:"),
@@ -82,9 +83,7 @@ class SlackNotificationHook(DeliveryHook):
             url = self.webhook_url or ""
         else:
             token = (conn.password or "").strip()
-            base = (conn.host or SLACK_BASE).strip().rstrip("/")
-            if "://" not in base:
-                base = "https://" + base
+            base = base_url(conn.host, SLACK_BASE)
             url = token if token.startswith("http") else f"{base}/{token.lstrip('/')}" if token else base
         if not url.startswith("http"):
             raise AirflowNotFoundException(f"Slack connection {self.conn_id!r} has no webhook URL or token")

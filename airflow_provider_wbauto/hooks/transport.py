@@ -199,6 +199,12 @@ class Endpoint:
 HEADERS = {"Content-Type": "application/json", "User-Agent": "airflow-provider-wbauto"}
 
 
+def base_url(host: str | None, default: str) -> str:
+    """A connection's host as a base URL: trimmed, no trailing ``/``, ``https://`` unless it names a scheme."""
+    base = (host or default).strip().rstrip("/")
+    return base if "://" in base else "https://" + base
+
+
 def plan(read: Read[T], endpoint: Endpoint) -> Steps[T]:
     """The whole read as network steps: each call's exchange, in turn, until the read returns."""
     try:

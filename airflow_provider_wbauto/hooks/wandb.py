@@ -23,7 +23,9 @@ from .transport import (
     GraphQLCall,
     Read,
     RetryPolicy,
+    T,
     WandbError,
+    base_url,
     run_async,
     run_sync,
     shared_async_client,
@@ -166,13 +168,9 @@ class WandbHook(BaseHook):
     def _endpoint(self, host: str | None, key: str | None, extra: Mapping[str, Any]) -> Endpoint:
         if not (key or "").strip():
             raise AirflowNotFoundException(f"connection {self.wandb_conn_id!r} has no API key (password)")
-        base = (host or DEFAULT_BASE_URL).strip().rstrip("/")
-        if "://" not in base:
-            base = "https://" + base
         timeout = self.timeout or float(extra.get("timeout") or DEFAULT_TIMEOUT)
-        self._entity = extra.get("entity") or os.environ.get("WANDB_ENTITY")
         return Endpoint(
-            url=base + "/graphql",
+            url=base_url(host, DEFAULT_BASE_URL) + "/graphql",
             auth=httpx.BasicAuth("api", str(key).strip()),
             timeout=timeout,
             conn_id=self.wandb_conn_id,
@@ -186,17 +184,14 @@ class WandbHook(BaseHook):
         scheme, _, host = base.partition("://")
         return f"{scheme}://{host.removeprefix('api.')}"
 
-    @property
-    def default_entity(self) -> str | None:
-        self.endpoint  # noqa: B018  (reads the connection)
-        return self._entity
-
     # -- running reads ------------------------------------------------------------------------
 
-    def run(self, read: Read[Any]) -> Any:
+    def run(self, read: Read[T]) -> T:
+        """Run a read (a generator of GraphQL calls) in a worker, with the connection's retries."""
         return run_sync(read, self.endpoint, shared_sync_client())
 
-    async def arun(self, read: Read[Any]) -> Any:
+    async def arun(self, read: Read[T]) -> T:
+        """Run a read in a triggerer's event loop, on the loop's pooled client."""
         return await run_async(read, await self.aendpoint(), shared_async_client())
 
     def query(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:

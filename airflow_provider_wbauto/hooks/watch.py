@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from ..automations.events import (
+    TERMINAL_STATES,
     Event,
     OnAddArtifactAlias,
     OnCreateArtifact,
@@ -46,7 +47,6 @@ from .transport import Read
 from .wandb import MembershipInfo, RunInfo, read_history, read_memberships, read_runs
 
 MARGIN = timedelta(minutes=2)  # heartbeats written out of order by this much are still seen
-TERMINAL = frozenset({"finished", "failed", "crashed", "killed", "preempted"})
 BEGINNING = "beginning"
 
 Cursor = dict[str, Any]
@@ -252,7 +252,7 @@ def _poll_runs(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> 
     else:
         events, entries = _state_events(watch, event, runs, old, new_after)
     seen = {r["id"] for r in runs}
-    kept = {rid: e for rid, e in old.items() if rid not in seen and e.get("st") not in TERMINAL}
+    kept = {rid: e for rid, e in old.items() if rid not in seen and e.get("st") not in TERMINAL_STATES}
     kept.update(entries)
     return events, {"hw": new_hw, "runs": dict(sorted(kept.items()))}
 
