@@ -29,6 +29,7 @@ class Api:
     :param username: with ``password``, get a token from ``/auth/token``; default ``WBAUTO_AIRFLOW_USERNAME``.
     :param password: default ``WBAUTO_AIRFLOW_PASSWORD``.
     :param dags_folder: the folder to parse when there is no REST API (default: Airflow's DAGs folder).
+    :param timeout: seconds per REST API request.
     """
 
     def __init__(

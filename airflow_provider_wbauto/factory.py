@@ -111,7 +111,15 @@ def build_dag(
     rearm: bool = False,
     **dag_kwargs: Any,
 ) -> DAG:
-    """The automation's DAG; ``dag_kwargs`` go to the DAG, task arguments among them to ``default_args``."""
+    """The automation's DAG (the module docs give its two shapes).
+
+    :param automation: the named automation.
+    :param wandb_conn_id: the ``wandb`` connection the watcher or the sensor reads W&B with.
+    :param poll_interval: seconds between reads of the scope.
+    :param since: where the watch starts: ``None``, ``"beginning"`` or an ISO time.
+    :param rearm: fire again at every later rising edge of a metric condition.
+    :param dag_kwargs: go to the DAG; task arguments among them go to its ``default_args``.
+    """
     task_args = {k: dag_kwargs.pop(k) for k in list(dag_kwargs) if k not in _DAG_ARGS}
     default_args = {**task_args, **(dag_kwargs.pop("default_args", None) or {})}
     tags = [TAG, automation.event.event_type, automation.action.action_type]

@@ -57,10 +57,9 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "login", "port"],
                     "relabeling": {"host": "Base URL", "password": "API key"},
-                    "placeholders": {"host": "https://api.wandb.ai", "entity": "my-team", "timeout": "20"},
+                    "placeholders": {"host": "https://api.wandb.ai", "timeout": "20"},
                 },
                 "conn-fields": {
-                    "entity": {"label": "Default entity", "schema": {"type": ["string", "null"]}},
                     "timeout": {"label": "Timeout (s)", "schema": {"type": ["number", "null"]}},
                 },
             },

@@ -69,10 +69,21 @@ class NewAutomation(BaseModel):
     ) -> Automation:
         """Name the automation and make it an Airflow DAG that the DAG processor finds in this module.
 
-        ``mode="event"`` (default): an asset watcher on ``wandb://<scope>?automation=<dag id>`` starts a
-        DAG run per event batch; ``mode="sensor"``: a ``@continuous`` DAG whose sensor waits for events.
-        ``dag_kwargs`` pass to the DAG; task arguments among them (``owner``, ``pool``, ``retries``, ...)
-        go to its ``default_args``. Two automations of one name in a module are an error naming it.
+        Two automations of one name (or of one DAG id) in a module are an error naming it.
+
+        :param name: the automation's name; the DAG id is the name with each run of spaces made ``_``
+            (letters, digits, ``_ - .`` and spaces, starting with a letter or digit).
+        :param description: shown on the DAG and in the listing.
+        :param enabled: ``False`` keeps the DAG (tagged ``disabled``, paused) with no watcher and no schedule.
+        :param mode: ``"event"`` (default): an asset watcher on ``wandb://<scope>?automation=<dag id>``
+            starts a DAG run per batch of events; ``"sensor"``: a ``@continuous`` DAG whose sensor
+            waits for events (for deployments without a triggerer).
+        :param wandb_conn_id: the ``wandb`` connection to watch W&B with.
+        :param poll_interval: seconds between reads of the scope (shared by the automations on it).
+        :param since: ``None`` (from the first poll on), ``"beginning"`` or an ISO time to backfill from.
+        :param rearm: fire again at every later rising edge of a metric condition, not once per run.
+        :param dag_kwargs: passed to the DAG; task arguments among them (``owner``, ``pool``,
+            ``retries``, ...) go to its ``default_args``.
         """
         automation = Automation(
             name=name or self.name or "",

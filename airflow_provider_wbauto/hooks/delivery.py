@@ -10,6 +10,7 @@ operators and notifiers on top stay thin.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,8 +102,16 @@ def _paced(limit: RateLimit, steps: Steps[int]) -> Steps[int]:
         limit.last = time.monotonic()
 
 
-class DeliveryHook(BaseHook):
-    """Base of the action hooks: a connection that names a receiver, a retry policy and a rate limit."""
+class DeliveryHook(BaseHook, ABC):
+    """Base of the action hooks: a connection that names a receiver, a retry policy and a rate limit.
+
+    :param conn_id: the receiver's connection; ``None`` when the subclass has a literal URL.
+    :param timeout: seconds per request (default: the connection's ``timeout``, else the default).
+    :param retry: bounds for retrying 5xx, 408, 429, timeouts and connection errors; the default
+        tries 5 times within 60 s.
+    :param rate_per_minute: the most deliveries per minute (default: the connection's
+        ``rate_limit_per_minute``, else 60, Slack's one message a second).
+    """
 
     def __init__(
         self,
@@ -134,9 +143,9 @@ class DeliveryHook(BaseHook):
         conn = await self.aget_connection(self.conn_id)
         return self.make_target(conn, await conn.aextra_dejson())
 
+    @abstractmethod
     def make_target(self, conn: Any, extra: Mapping[str, Any]) -> Target:
         """The receiver described by a connection (``None``: the hook's literal URL)."""
-        raise NotImplementedError
 
     def tuning(self, extra: Mapping[str, Any]) -> tuple[float, float]:
         """Timeout and deliveries per minute: hook argument, else connection extra, else default."""

@@ -66,7 +66,14 @@ def slack_message(title: str, message: str, severity: str, events: Sequence[Mapp
 
 
 class SlackNotificationHook(DeliveryHook):
-    """Posts messages to a Slack incoming webhook, from a connection or a literal ``webhook_url``."""
+    """Posts messages to a Slack incoming webhook, from a connection or a literal ``webhook_url``.
+
+    :param slack_conn_id: a ``wandb_slack`` (or the Slack provider's ``slackwebhook``) connection:
+        password = the webhook token ``T/B/X`` or the whole URL, host = the base.
+    :param webhook_url: a literal webhook URL instead (masked in logs).
+
+    ``timeout``, ``retry`` and ``rate_per_minute`` are ``DeliveryHook``'s.
+    """
 
     conn_name_attr = "slack_conn_id"
     default_conn_name = "slack_default"

@@ -108,7 +108,13 @@ class WandbHook(BaseHook):
     """Talk to W&B (or the local stand-in) with the credentials of a ``wandb`` connection.
 
     Connection: host = base URL (default ``https://api.wandb.ai``), password = API key, extra
-    ``entity`` and ``timeout``. Without the connection, ``WANDB_API_KEY`` / ``WANDB_BASE_URL`` are used.
+    ``timeout``. Without the connection, ``WANDB_API_KEY`` / ``WANDB_BASE_URL`` are used.
+
+    :param wandb_conn_id: the ``wandb`` connection.
+    :param timeout: seconds per request (default: the connection's ``timeout``, else 20).
+    :param retry: bounds for retrying 5xx, 429, timeouts and connection errors (``RetryPolicy``).
+    :param runs_per_request: runs whose history one request reads (GraphQL aliases).
+    :param history_page: the most history rows one request asks for per run.
     """
 
     conn_name_attr = "wandb_conn_id"

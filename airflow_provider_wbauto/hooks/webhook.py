@@ -75,7 +75,15 @@ def signature(secret: str, body: bytes) -> str:
 
 
 class WebhookHook(DeliveryHook):
-    """Posts JSON to a webhook receiver with W&B's variables, bearer token, signature and idempotency key."""
+    """Posts JSON to a webhook receiver with W&B's variables, bearer token, signature and idempotency key.
+
+    :param webhook_conn_id: a ``wandb_webhook`` connection: host = URL, password = access token,
+        extras ``signing_secret`` (``X-Wandb-Signature``), ``secrets`` (``{"NAME": "value"}`` for
+        ``${NAME}``), ``timeout`` and ``rate_limit_per_minute``.
+    :param url: a literal receiver URL instead (masked in logs).
+
+    ``timeout``, ``retry`` and ``rate_per_minute`` are ``DeliveryHook``'s.
+    """
 
     conn_name_attr = "webhook_conn_id"
     default_conn_name = "wandb_webhook_default"

@@ -27,7 +27,13 @@ def _task_event(context: Context) -> dict[str, Any]:
 
 
 class SendNotificationNotifier(BaseNotifier):
-    """A Slack message from a callback: ``on_failure_callback=send_wandb_notification(title=..., ...)``."""
+    """A Slack message from a callback: ``on_failure_callback=send_wandb_notification(title=..., ...)``.
+
+    :param events: W&B events to show (a list, or an XCom of a sensor's); ``None``: none.
+
+    The other parameters (``title``, ``message``, ``severity``, ``slack_conn_id``, ``webhook_url``,
+    ``integration``, ``text``, ``level``) are ``SendNotificationOperator``'s.
+    """
 
     template_fields: Sequence[str] = ("title", "message")
 
@@ -65,7 +71,13 @@ class SendNotificationNotifier(BaseNotifier):
 
 
 class SendWebhookNotifier(BaseNotifier):
-    """A signed webhook from a callback; without W&B events the task instance is the event."""
+    """A signed webhook from a callback; without W&B events the task instance is the event.
+
+    :param events: W&B events to send (a list, or a sensor's XCom); ``None``: the task instance.
+
+    The other parameters (``payload``, ``webhook_conn_id``, ``url``, ``integration``) are
+    ``SendWebhookOperator``'s.
+    """
 
     template_fields: Sequence[str] = ("payload",)
 

@@ -140,9 +140,20 @@ class EventActionOperator(BaseOperator):
 
 
 class SendNotificationOperator(EventActionOperator):
-    """A Slack message per event (or one per batch): title, message (``text``), severity (``level``).
+    """A Slack message per event (or one per batch), with the event's link, value and sparkline.
 
-    The Slack webhook is ``slack_conn_id``, a literal ``webhook_url``, or ``integration=SlackIntegration(...)``.
+    :param title: the message's title. Templated.
+    :param message: its text (W&B's ``text`` is accepted too). Templated.
+    :param severity: ``INFO``, ``WARN`` or ``ERROR`` (W&B's ``level``), shown by colour and emoji.
+    :param slack_conn_id: a ``wandb_slack`` connection, or the Slack provider's ``slackwebhook`` one.
+    :param webhook_url: a literal incoming-webhook URL for a quick start (masked in logs), instead of a
+        connection.
+    :param integration: ``SlackIntegration(conn_id=...)`` or ``SlackIntegration(webhook_url=...)``,
+        as in ``wandb.automations``; not together with ``webhook_url``.
+    :param text: W&B's name for ``message``.
+    :param level: W&B's name for ``severity``.
+
+    The other parameters are ``EventActionOperator``'s.
     """
 
     action_class = SendNotification
@@ -178,11 +189,18 @@ class SendNotificationOperator(EventActionOperator):
 
 
 class SendWebhookOperator(EventActionOperator):
-    """A signed JSON POST per event (or ``{"events": [...]}`` per batch) to a webhook connection's URL.
+    """A signed JSON POST per event (or ``{"events": [...]}`` per batch), with an ``Idempotency-Key``.
 
-    ``payload`` is a Jinja template field and its strings may hold W&B's ``${...}`` variables
-    (``${run_name}``, ``${artifact_metadata.KEY}``, ``${ACCESS_TOKEN}`` ...); without a payload
-    the event itself is sent.
+    :param payload: the JSON body: an object whose strings may hold W&B's ``${...}`` variables, or
+        JSON text; ``None`` sends the event itself. Templated (Jinja).
+    :param webhook_conn_id: a ``wandb_webhook`` connection: host = URL, password = access token
+        (``${ACCESS_TOKEN}``, ``Authorization: Bearer``), extras ``signing_secret``, ``secrets``,
+        ``timeout``, ``rate_limit_per_minute``.
+    :param url: a literal receiver URL (masked in logs), instead of a connection.
+    :param integration: ``WebhookIntegration(conn_id=...)`` or ``WebhookIntegration(url=...)``; not
+        together with ``url``.
+
+    The other parameters are ``EventActionOperator``'s.
     """
 
     action_class = SendWebhook
@@ -215,7 +233,10 @@ class SendWebhookOperator(EventActionOperator):
 
 
 class DoNothingOperator(EventActionOperator):
-    """The dry run: logs the events it would have acted on and returns them."""
+    """The dry run: logs the events it would have acted on and returns them (``DoNothing``).
+
+    It takes ``EventActionOperator``'s parameters.
+    """
 
     action_class = DoNothing
 

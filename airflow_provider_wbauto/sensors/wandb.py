@@ -63,7 +63,29 @@ def _templated(value: Any) -> bool:
 
 
 class WandbEventSensor(BaseSensorOperator):
-    """Base of the five event sensors; a subclass names its event class."""
+    """Base of the five event sensors: waits for its event, returns the events fired as XCom.
+
+    A subclass names its event class; each poke polls W&B from the stored cursor and succeeds with
+    the new events. Give the DAG ``max_active_runs=1`` (the module docs say why).
+
+    :param scope: where to watch, a W&B scope string (``entity/project``, ``entity/project/collection``,
+        ``entity/wandb-registry-<name>[/collection]``); which ones an event takes is on its sensor.
+        Templated.
+    :param filter: the event's filter: a model (``RunEvent.metric("loss") < 0.2``), its JSON, or ``None``
+        where the event allows none. Templated (names inside it are rendered); a filter without
+        templates is validated when the DAG is parsed.
+    :param wandb_conn_id: the ``wandb`` connection (base URL and API key); without one,
+        ``WANDB_API_KEY`` / ``WANDB_BASE_URL``.
+    :param since: where the watch starts: ``None`` (whatever happens after its first poll),
+        ``"beginning"`` (all history) or an ISO time (backfill from then).
+    :param rearm: fire again at every later rising edge of a metric condition, not once per run.
+    :param cursor_key: the state-store key of this sensor's cursor (default: from the DAG, the task and
+        the event, so a changed spec starts a new watch). Templated.
+    :param cursor_asset: the asset whose state store holds the cursor, added to ``inlets`` (default
+        ``Asset("wandb://<scope>")``, ``wandb://cursors`` for a templated scope).
+    :param automation_name: the name in every event id and payload (default ``<dag id>.<task id>``).
+    :param deferrable: poke once, then wait in the triggerer (default: ``[operators] default_deferrable``).
+    """
 
     event_class: ClassVar[type[Event]]
     template_fields: Sequence[str] = ("scope", "filter", "automation_name", "cursor_key")
@@ -232,31 +254,63 @@ class WandbEventSensor(BaseSensorOperator):
 
 
 class RunMetricSensor(WandbEventSensor):
-    """A run metric crosses a threshold, changes by an amount, or jumps by a z-score (``OnRunMetric``)."""
+    """A run metric crosses a threshold, changes by an amount, or jumps by a z-score (``OnRunMetric``).
+
+    :param scope: a project (``entity/project``) or a registry.
+    :param filter: a ``MetricThresholdFilter``, ``MetricChangeFilter`` or ``MetricZScoreFilter`` (or the fluent
+        ``RunEvent.metric(...)`` forms), optionally ``&`` a run filter (``RunEvent.name.matches_regex(...)``).
+
+    The other parameters are ``WandbEventSensor``'s.
+    """
 
     event_class = OnRunMetric
 
 
 class RunStateSensor(WandbEventSensor):
-    """A run reaches a state: FAILED, FINISHED, ... (``OnRunState``)."""
+    """A run reaches a state: FAILED, FINISHED, ... (``OnRunState``).
+
+    :param scope: a project (``entity/project``) or a registry.
+    :param filter: ``RunEvent.state == "FAILED"`` or ``RunEvent.state.in_([...])``, optionally ``&`` a run filter.
+
+    The other parameters are ``WandbEventSensor``'s.
+    """
 
     event_class = OnRunState
 
 
 class ArtifactCreatedSensor(WandbEventSensor):
-    """A new version of an artifact collection is committed (``OnCreateArtifact``)."""
+    """A new version of an artifact collection is committed (``OnCreateArtifact``).
+
+    :param scope: an artifact collection (``entity/project/collection``) or a registry collection.
+    :param filter: a Mongo-style filter on the version (``ArtifactEvent.metadata("key") == ...``), or ``None``.
+
+    The other parameters are ``WandbEventSensor``'s.
+    """
 
     event_class = OnCreateArtifact
 
 
 class ArtifactLinkedSensor(WandbEventSensor):
-    """A version is linked into a registry collection (``OnLinkArtifact``)."""
+    """A version is linked into a registry collection (``OnLinkArtifact``).
+
+    :param scope: a registry, a registry collection, a project or an artifact collection (links made from it).
+    :param filter: a Mongo-style filter on the version, or ``None``.
+
+    The other parameters are ``WandbEventSensor``'s.
+    """
 
     event_class = OnLinkArtifact
 
 
 class ArtifactAliasSensor(WandbEventSensor):
-    """An alias such as ``production`` is added to a version (``OnAddArtifactAlias``)."""
+    """An alias such as ``production`` is added to a version (``OnAddArtifactAlias``).
+
+    :param scope: an artifact collection, a registry collection, a project or a registry.
+    :param filter: the alias to watch (``ArtifactEvent.alias == "production"``, ``.matches_regex("^prod")``), or
+        ``None`` for any alias.
+
+    The other parameters are ``WandbEventSensor``'s.
+    """
 
     event_class = OnAddArtifactAlias
 

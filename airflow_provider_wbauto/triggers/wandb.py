@@ -32,6 +32,16 @@ class WandbEventTrigger(BaseTrigger):
     HTTP provider's triggers do, so the sensor fails with the message and Airflow retries it.
     ``end_at`` bounds the wait on its own (the scheduler also enforces the deferral timeout, but an
     inline trigger under ``dag.test()`` has nothing else to stop it).
+
+    :param event: the event to watch, as ``event_to_json`` gives it.
+    :param automation: the name in every event id.
+    :param cursor: where the sensor's stored watch stands (``None``: not begun).
+    :param version: the stored record's version the cursor was read at (the sensor checks it on return).
+    :param since: ``None`` (from the first poll on), ``"beginning"`` or an ISO time.
+    :param rearm: fire again at every later rising edge of a metric condition.
+    :param wandb_conn_id: the ``wandb`` connection (only its id travels in the kwargs).
+    :param poll_interval: seconds between polls.
+    :param end_at: an ISO time at which to report a timeout (the sensor's own timeout).
     """
 
     def __init__(
