@@ -216,3 +216,26 @@ def test_an_integration_and_a_literal_url_together_are_refused(kind: str) -> Non
             SendNotificationOperator(task_id="t", integration=quick, webhook_url="https://other.example")
         else:
             send_wandb_notification(integration=quick, webhook_url="https://other.example")
+
+
+def test_an_event_delivered_to_the_dag_again_is_acted_on_once(connections: Receiver) -> None:
+    """What a saved automation's action does with a watcher's at-least-once delivery: the ids acted
+    on are kept in the watched asset's state store, across DAG runs, and a repeat is skipped."""
+    dag = dag_with(
+        """
+    from airflow.sdk import Asset
+
+    @task
+    def delivered(params=None):
+        return [e for e in EVENTS if e["event_id"] in params["ids"]]
+
+    SendWebhookOperator(task_id="hook", events=delivered(), payload={"id": "${event_id}"},
+                        dedupe_asset=Asset("wandb://acme/mnist?automation=DAG_ID"), skip_without_events=True)
+"""
+    )
+    first = dag.test(run_conf={"ids": ["id0", "id1"]})
+    again = dag.test(run_conf={"ids": ["id1", "id0"]})  # redelivered: a new DAG run with the same events
+    mixed = dag.test(run_conf={"ids": ["id1", "id2"]})
+    assert [ti_state(r, "hook") for r in (first, again, mixed)] == ["success", "skipped", "success"]
+    assert [json.loads(r.body)["id"] for r in connections.received] == ["id0", "id1", "id2"]
+    assert xcom(mixed, "hook") == ["id2"]
