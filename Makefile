@@ -27,9 +27,9 @@ typecheck: $(VENV)/.synced
 	$(VENV)/bin/mypy
 
 test: lint typecheck
-	$(VENV)/bin/pytest -q --ignore=tests/cluster
+	$(VENV)/bin/pytest -q
 
-# a real Airflow (scheduler, triggerer, dag-processor, api-server) with watchers and a triggerer kill
+# only the tests on a real Airflow (scheduler, triggerer, dag-processor, api-server): watchers, a triggerer kill
 test-live: $(VENV)/.synced
 	$(VENV)/bin/pytest -q -s tests/cluster
 

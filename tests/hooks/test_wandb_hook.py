@@ -240,8 +240,8 @@ def _airflow_json(*args: str) -> list[dict[str, Any]]:
 def test_provider_is_listed_with_its_connection_form() -> None:
     assert "airflow-provider-wbauto" in {p["package_name"] for p in _airflow_json("providers", "list")}
     fields = {w["connection_parameter_name"]: w for w in _airflow_json("providers", "widgets")}
-    assert fields["extra__wandb__entity"]["class"] == "airflow_provider_wbauto.hooks.wandb.WandbHook"
-    assert "extra__wandb__timeout" in fields
+    assert fields["extra__wandb__timeout"]["class"] == "airflow_provider_wbauto.hooks.wandb.WandbHook"
+    assert "extra__wandb__entity" not in fields  # nothing reads it
     hooks = {h["connection_type"]: h for h in _airflow_json("providers", "hooks")}
     assert hooks["wandb"]["class"] == "airflow_provider_wbauto.hooks.wandb.WandbHook"
     assert hooks["wandb_slack"]["class"] == "airflow_provider_wbauto.hooks.slack.SlackNotificationHook"
