@@ -41,6 +41,11 @@ class WandbGraphQLError(WandbError):
         super().__init__("W&B GraphQL error: " + "; ".join(messages))
 
 
+class WandbNotFoundError(WandbError):
+    """A project or collection that does not exist (yet: W&B creates a project with its first run and
+    a collection with its first version), or that the API key cannot see."""
+
+
 class WandbUnavailableError(WandbError):
     """5xx, 429, timeouts, dropped connections or malformed bodies persisted past the retry budget."""
 
@@ -133,13 +138,17 @@ def judge_status(response: httpx.Response) -> Retry | None:
     return None
 
 
-def exchange(policy: RetryPolicy, conn_id: str, body: bytes, clock: Any = time.monotonic) -> Steps[dict[str, Any]]:
-    """One GraphQL call: send, judge the outcome, wait and resend within the policy's bounds."""
+def exchange(
+    policy: RetryPolicy, conn_id: str, body: bytes, clock: Any = time.monotonic, host: str = ""
+) -> Steps[dict[str, Any]]:
+    """One GraphQL call: send, judge the outcome, wait and resend within the policy's bounds. Errors
+    name the connection and the host, never the key."""
+    at = f" at {host}" if host else ""
 
     def judge(outcome: httpx.Response) -> dict[str, Any] | Retry:
         if outcome.status_code in (401, 403):
             raise WandbAuthError(
-                f"W&B rejected the API key of connection {conn_id!r} (HTTP {outcome.status_code}); "
+                f"W&B{at} rejected the API key of connection {conn_id!r} (HTTP {outcome.status_code}); "
                 "check the connection's password (API key) and host"
             )
         retry = judge_status(outcome)
@@ -158,7 +167,10 @@ def exchange(policy: RetryPolicy, conn_id: str, body: bytes, clock: Any = time.m
         data: dict[str, Any] = answer.get("data") or {}
         return data
 
-    return retrying(policy, body, judge, lambda why: WandbUnavailableError(f"W&B request {why}"), clock=clock)
+    def unavailable(why: str) -> WandbUnavailableError:
+        return WandbUnavailableError(f"W&B{at} (connection {conn_id!r}) request {why}")
+
+    return retrying(policy, body, judge, unavailable, clock=clock)
 
 
 def rate_limit_wait(headers: httpx.Headers) -> float | None:
@@ -192,6 +204,11 @@ class Endpoint:
     def __repr__(self) -> str:
         return f"Endpoint(url={self.url!r}, conn_id={self.conn_id!r})"
 
+    @property
+    def host(self) -> str:
+        """The base URL, without the GraphQL path: what error messages name."""
+        return self.url.removesuffix("/graphql")
+
     def body(self, call: GraphQLCall) -> bytes:
         return json.dumps({"query": call.query, "variables": call.variables}).encode()
 
@@ -210,7 +227,7 @@ def plan(read: Read[T], endpoint: Endpoint) -> Steps[T]:
     try:
         call = next(read)
         while True:
-            data = yield from exchange(endpoint.policy, endpoint.conn_id, endpoint.body(call))
+            data = yield from exchange(endpoint.policy, endpoint.conn_id, endpoint.body(call), host=endpoint.host)
             call = read.send(data)
     except StopIteration as finished:
         result: T = finished.value

@@ -25,6 +25,7 @@ from .transport import (
     RetryPolicy,
     T,
     WandbError,
+    WandbNotFoundError,
     base_url,
     run_async,
     run_sync,
@@ -268,7 +269,7 @@ def _single(query: str, variables: dict[str, Any]) -> Read[dict[str, Any]]:
 def _project(data: dict[str, Any], entity: str, project: str) -> dict[str, Any]:
     node = data.get("project")
     if node is None:
-        raise WandbError(f"W&B project {entity}/{project} does not exist or is not visible to this API key")
+        raise WandbNotFoundError(f"W&B project {entity}/{project} does not exist or is not visible to this API key")
     result: dict[str, Any] = node
     return result
 
@@ -441,7 +442,7 @@ def _members(
             entity, project = variables["entity"], variables["project"]
             coll = _project(data, entity, project).get("artifactCollection")
             if coll is None:
-                raise WandbError(f"W&B collection {entity}/{project}/{collection} does not exist")
+                raise WandbNotFoundError(f"W&B collection {entity}/{project}/{collection} does not exist")
             page = coll["artifactMemberships"]
         out += [_membership(edge["node"]) for edge in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:

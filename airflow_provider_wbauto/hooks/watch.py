@@ -13,6 +13,10 @@ before storing the new cursor simply polls again. The cursor is a small JSON dic
   subject present now and not before (a version, a membership, an ``(version, alias id)`` pair: a
   moved or re-added alias has a new id, so it is a new pair).
 
+A scope that does not exist yet is empty, not an error: W&B creates a project with its first run
+and a collection with its first version, and those are events. Its cursor says so (``"absent"``:
+what is missing), so a caller can tell the user once, and everything that appears later fires.
+
 Many automations on one scope share one read (``Snapshot``, taken by ``read_snapshot``): the
 triggerer's shared stream takes it once per interval and every automation polls against it, reading
 on its own only what the snapshot does not cover (its first poll, a metric the snapshot lacks).
@@ -43,7 +47,7 @@ from ..automations.events import (
 )
 from ..automations.scopes import Scope
 from ..evaluation.mongo import matches
-from .transport import Read
+from .transport import Read, T, WandbNotFoundError
 from .wandb import MembershipInfo, RunInfo, read_history, read_memberships, read_runs
 
 MARGIN = timedelta(minutes=2)  # heartbeats written out of order by this much are still seen
@@ -107,6 +111,34 @@ def _newest(hw: str | None, runs: list[RunInfo]) -> str | None:
 
 def _read_members(scope: Scope, stream: Stream) -> Read[list[MembershipInfo]]:
     return read_memberships(scope.entity, scope.project, scope.collection, portfolios_only=stream == "portfolios")
+
+
+def _or_nothing(read: Read[list[T]]) -> Read[tuple[list[T], str | None]]:
+    """What a read lists, or nothing and why when its project or collection does not exist yet."""
+    try:
+        return (yield from read), None
+    except WandbNotFoundError as exc:
+        return [], str(exc)
+
+
+def absent(cursor: Cursor | None) -> str | None:
+    """Why a watch found nothing to watch yet (its project or collection does not exist), if so."""
+    return cursor.get("absent") if cursor else None
+
+
+def newly_absent(before: Cursor | None, after: Cursor | None) -> str | None:
+    """What to log, once, when a watch finds its scope missing (not again at every poll)."""
+    missing = absent(after)
+    if missing and missing != absent(before):
+        return (
+            f"{missing}; nothing to watch yet, waiting for it "
+            "(W&B creates a project with its first run, a collection with its first version)"
+        )
+    return None
+
+
+def _with_absent(cursor: Cursor, missing: str | None) -> Cursor:
+    return {**cursor, "absent": missing} if missing else cursor
 
 
 def spec_digest(event: dict[str, Any], since: str | None, rearm: bool) -> str:
@@ -175,10 +207,10 @@ def read_snapshot(
 ) -> Read[tuple[Snapshot, SnapshotState]]:
     """The shared read: a run listing plus the new rows of ``keys``, or a scope's versions."""
     if stream != "runs":
-        members = yield from _read_members(scope, stream)
+        members, _ = yield from _or_nothing(_read_members(scope, stream))
         return Snapshot(members=members), state
-    runs = yield from read_runs(
-        scope.entity, scope.project, changed_since=_changed_since(state.hw), with_config=with_config
+    runs, _ = yield from _or_nothing(
+        read_runs(scope.entity, scope.project, changed_since=_changed_since(state.hw), with_config=with_config)
     )
     windows: dict[str, tuple[int, int]] = {}
     steps = dict(state.steps)  # one int per run seen: a run re-listed within MARGIN is not read again
@@ -232,15 +264,19 @@ def _poll_runs(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> 
     old: dict[str, dict[str, Any]] = dict(cursor["runs"]) if cursor else {}
     hw: str | None = cursor.get("hw") if cursor else None
     changed_since = _changed_since(hw)
+    missing = absent(cursor) if shared is not None else None  # a snapshot does not say; keep what was known
     if shared is not None and shared.runs is not None and (shared.with_config or not run_filter):
         runs = shared.runs  # listed since the previous snapshot, which this watch has seen
+        missing = missing if not runs else None
     else:
-        runs = yield from read_runs(
-            scope.entity,
-            scope.project,
-            filters=run_filter or None,
-            changed_since=changed_since,
-            with_config=bool(run_filter),
+        runs, missing = yield from _or_nothing(
+            read_runs(
+                scope.entity,
+                scope.project,
+                filters=run_filter or None,
+                changed_since=changed_since,
+                with_config=bool(run_filter),
+            )
         )  # config and summary travel only when a run filter needs them
     runs = [r for r in runs if matches(run_filter, _run_record(r))]
     # An unseen run is new (read from its first step, or its state is news) when it appeared after
@@ -254,7 +290,7 @@ def _poll_runs(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> 
     seen = {r["id"] for r in runs}
     kept = {rid: e for rid, e in old.items() if rid not in seen and e.get("st") not in TERMINAL_STATES}
     kept.update(entries)
-    return events, {"hw": new_hw, "runs": dict(sorted(kept.items()))}
+    return events, _with_absent({"hw": new_hw, "runs": dict(sorted(kept.items()))}, missing)
 
 
 def _metric_events(
@@ -375,9 +411,9 @@ def _poll_artifacts(watch: Watch, cursor: Cursor | None, shared: Snapshot | None
     event = watch.event
     scope = event.scope
     if shared is not None and shared.members is not None:
-        members = shared.members
+        members, missing = shared.members, absent(cursor) if not shared.members else None
     else:
-        members = yield from _read_members(scope, stream_of(event))
+        members, missing = yield from _or_nothing(_read_members(scope, stream_of(event)))
     found = list(_subjects(watch, members))
     before = set(cursor["present"]) if cursor else None
     events = [
@@ -385,7 +421,7 @@ def _poll_artifacts(watch: Watch, cursor: Cursor | None, shared: Snapshot | None
         for key, stamp, (m, subject, alias) in found
         if (key not in before if before is not None else _at_or_after(stamp, watch.since))
     ]
-    return events, {"present": sorted({key for key, _, _ in found})}
+    return events, _with_absent({"present": sorted({key for key, _, _ in found})}, missing)
 
 
 Subject = tuple[MembershipInfo, str, str | None]  # the membership, the subject, the alias

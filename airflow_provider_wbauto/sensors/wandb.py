@@ -40,9 +40,9 @@ from ..automations.events import (
     OnRunState,
     event_to_json,
 )
-from ..hooks.transport import WandbError
+from ..hooks.transport import WandbError, WandbUnavailableError
 from ..hooks.wandb import WandbHook
-from ..hooks.watch import Watch, normalise_since, poll, spec_digest, wire_time
+from ..hooks.watch import Watch, newly_absent, normalise_since, poll, spec_digest, wire_time
 from ..triggers.wandb import WandbEventTrigger
 
 CLAIMS_KEPT = 16  # DAG runs whose claims are remembered (a retry or Clear of an older run polls anew)
@@ -119,6 +119,7 @@ class WandbEventSensor(BaseSensorOperator):
         self.cursor_key = cursor_key
         self.automation_name = automation_name
         self.deferrable = deferrable
+        self._outage: str | None = None  # the last poke's W&B outage, named if the sensor times out
 
     @classmethod
     def from_event(cls, *, task_id: str, event: Event, **kwargs: Any) -> WandbEventSensor:
@@ -193,12 +194,20 @@ class WandbEventSensor(BaseSensorOperator):
             self.event(), name, since=self.since, rearm=self.rearm, app_url=WandbHook.app_url(self.hook.endpoint)
         )
         events, cursor = self.hook.run(poll(watch, record["cursor"]))
+        if news := newly_absent(record["cursor"], cursor):
+            self.log.info(news)
         if events or cursor != record["cursor"]:
             record = self._commit(context, record, cursor, events)
         return events, record
 
     def poke(self, context: Context) -> PokeReturnValue:
-        events, _ = self._poll_once(context)
+        try:
+            events, _ = self._poll_once(context)
+        except WandbUnavailableError as exc:  # an outage is waited out, within the sensor's timeout
+            self._outage = str(exc)
+            self.log.warning("W&B is unreachable; waiting on (the sensor's timeout bounds it): %s", exc)
+            return PokeReturnValue(is_done=False)
+        self._outage = None
         return PokeReturnValue(is_done=bool(events), xcom_value=events or None)
 
     def _warn_if_runs_may_interleave(self, context: Context) -> None:
@@ -217,8 +226,17 @@ class WandbEventSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         self._warn_if_runs_may_interleave(context)
         if not self.deferrable:
-            return super().execute(context)
-        events, record = self._poll_once(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as exc:
+                if self._outage is None:
+                    raise
+                raise AirflowSensorTimeout(f"{exc} W&B was unreachable at the last poke: {self._outage}") from exc
+        try:
+            events, record = self._poll_once(context)
+        except WandbUnavailableError as exc:  # the trigger waits the outage out
+            self.log.warning("W&B is unreachable; deferring to wait it out: %s", exc)
+            events, record = [], self._load(context)[0]
         if events:
             return events
         name, _ = self._names(context)

@@ -11,8 +11,9 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ..automations.events import event_from_json
+from ..hooks.transport import WandbUnavailableError
 from ..hooks.wandb import WandbHook
-from ..hooks.watch import Watch, parse_time, poll
+from ..hooks.watch import Watch, newly_absent, parse_time, poll
 
 
 def serialized(trigger: BaseTrigger) -> tuple[str, dict[str, Any]]:
@@ -83,12 +84,23 @@ class WandbEventTrigger(BaseTrigger):
                 app_url=WandbHook.app_url(await hook.aendpoint()),
             )
             deadline = parse_time(self.end_at) if self.end_at else None
+            outage: str | None = None
             while True:
-                events, cursor = await hook.arun(poll(watch, cursor))
-                if events:
-                    break
+                try:
+                    events, new = await hook.arun(poll(watch, cursor))
+                except WandbUnavailableError as exc:  # waited out until the deadline
+                    self.log.warning("W&B is unreachable; waiting on: %s", exc)
+                    outage = str(exc)
+                else:
+                    outage = None
+                    if news := newly_absent(cursor, new):
+                        self.log.info(news)
+                    cursor = new
+                    if events:
+                        break
                 if deadline and datetime.now(UTC) + timedelta(seconds=self.poll_interval) > deadline:
-                    yield TriggerEvent({"status": "timeout", "message": f"no event before {self.end_at}"})
+                    why = f"; W&B was unreachable at the last poll: {outage}" if outage else ""
+                    yield TriggerEvent({"status": "timeout", "message": f"no event before {self.end_at}{why}"})
                     return
                 await asyncio.sleep(self.poll_interval)
         except Exception as exc:  # reported to the sensor, which fails the try with this message

@@ -47,7 +47,16 @@ from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
 from ..automations.events import Event, OnRunMetric, event_from_json
 from ..hooks.actions import PROCESSED_KEY
 from ..hooks.wandb import WandbHook
-from ..hooks.watch import Snapshot, SnapshotState, Watch, poll, read_snapshot, spec_digest, stream_of
+from ..hooks.watch import (
+    Snapshot,
+    SnapshotState,
+    Watch,
+    newly_absent,
+    poll,
+    read_snapshot,
+    spec_digest,
+    stream_of,
+)
 from .wandb import serialized
 
 log = logging.getLogger(__name__)
@@ -220,6 +229,8 @@ class WandbAutomationTrigger(BaseEventTrigger):
                     previous = None
                     continue
                 previous = (broadcast.producer, broadcast.seq)
+                if news := newly_absent(cursor, new):
+                    self.log.info("Automation %s: %s", self.automation, news)
                 deposits = stream.deposits.setdefault(previous, {})
                 if new != cursor:
                     deposits[(me, key)] = _Deposit(store, key, new)
