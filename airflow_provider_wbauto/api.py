@@ -28,7 +28,8 @@ class Api:
     :param token: a bearer token for the REST API; default ``WBAUTO_AIRFLOW_TOKEN``.
     :param username: with ``password``, get a token from ``/auth/token``; default ``WBAUTO_AIRFLOW_USERNAME``.
     :param password: default ``WBAUTO_AIRFLOW_PASSWORD``.
-    :param dags_folder: the folder to parse when there is no REST API (default: Airflow's DAGs folder).
+    :param dags_folder: a folder (or one DAG file) to parse instead of asking ``WBAUTO_AIRFLOW_URL``;
+        without it and without a REST API, Airflow's DAGs folder is parsed.
     :param timeout: seconds per REST API request.
     """
 
@@ -42,7 +43,9 @@ class Api:
         dags_folder: str | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self.airflow_url = (airflow_url or os.environ.get("WBAUTO_AIRFLOW_URL") or "").rstrip("/") or None
+        if dags_folder is None:
+            airflow_url = airflow_url or os.environ.get("WBAUTO_AIRFLOW_URL")
+        self.airflow_url = (airflow_url or "").rstrip("/") or None
         self._token = token or os.environ.get("WBAUTO_AIRFLOW_TOKEN")
         self._username = username or os.environ.get("WBAUTO_AIRFLOW_USERNAME")
         self._password = password or os.environ.get("WBAUTO_AIRFLOW_PASSWORD")

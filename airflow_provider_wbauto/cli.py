@@ -1,15 +1,23 @@
-"""``wbauto``: the provider's command line. ``wbauto automations list [--project e/p] [--entity e] [--json]``."""
+"""``wbauto``: the provider's command line.
+
+``wbauto automations list [--project e/p] [--entity e] [--json]``: the automations Airflow knows.
+``wbauto automations dry-run NAME-or-FILE --since ISO [--until ISO]``: what one would have fired.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .api import Api
 from .automations.automation import Automation
+from .dry_run import EVENT_COLUMNS, dry_run, event_row
+from .hooks.transport import WandbError
+from .hooks.wandb import WandbHook
 
 COLUMNS = ("NAME", "SCOPE", "EVENT", "ACTION", "ENABLED", "MODE", "DAG ID")
 
@@ -27,11 +35,14 @@ def row(automation: Automation) -> dict[str, str | bool]:
     }
 
 
+def aligned(rows: Sequence[Sequence[str]]) -> str:
+    """Rows (the first is the header) as left-aligned columns."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
 def table(automations: Sequence[Automation]) -> str:
-    rows = [[str(v) for k, v in row(a).items() if k != "description"] for a in automations]
-    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(COLUMNS)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in [COLUMNS, *rows]]
-    return "\n".join(lines)
+    return aligned([COLUMNS, *([str(v) for k, v in row(a).items() if k != "description"] for a in automations)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,16 +58,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--airflow-url", help="Airflow's api-server (default WBAUTO_AIRFLOW_URL, else the DAGs folder)"
     )
     listing.add_argument("--dags-folder", help="the folder to parse (default: Airflow's DAGs folder)")
+    dry = commands.add_parser("dry-run", help="the events an automation would have fired over past history")
+    dry.add_argument("target", metavar="NAME-or-FILE", help="an automation's name, or a DAG file (all of its)")
+    dry.add_argument("--since", required=True, help="ISO time (or 'beginning'): as if the automation was saved then")
+    dry.add_argument("--until", help="ISO time: leave out events after it")
+    dry.add_argument(
+        "--conn-id", default=WandbHook.default_conn_name, help="the wandb connection (default %(default)s)"
+    )
+    dry.add_argument("--json", action="store_true", help="print the events as JSON")
+    dry.add_argument("--airflow-url", help="find NAME through Airflow's api-server (default WBAUTO_AIRFLOW_URL)")
+    dry.add_argument("--dags-folder", help="find NAME in this folder (default: Airflow's DAGs folder)")
     args = parser.parse_args(argv)
-    api = Api(airflow_url=args.airflow_url, dags_folder=args.dags_folder)
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # Airflow logs while parsing: keep stdout for the listing
-            found = api.project(args.project).automations() if args.project else api.automations(entity=args.entity)
-    except (ValueError, RuntimeError) as exc:
-        print(f"wbauto: {exc}", file=sys.stderr)
+        return _dry_run(args) if args.command == "dry-run" else _list(args)
+    except (ValueError, RuntimeError, KeyError, WandbError) as exc:
+        print(f"wbauto: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 2
+
+
+def _list(args: argparse.Namespace) -> int:
+    api = Api(airflow_url=args.airflow_url, dags_folder=args.dags_folder)
+    with contextlib.redirect_stdout(sys.stderr):  # Airflow logs while parsing: keep stdout for the listing
+        found = api.project(args.project).automations() if args.project else api.automations(entity=args.entity)
     print(json.dumps([row(a) for a in found], indent=2) if args.json else table(found))
     return 0
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    with contextlib.redirect_stdout(sys.stderr):
+        if os.path.isfile(args.target):  # a DAG file: every automation it saves
+            chosen = Api(dags_folder=args.target).automations()
+            if not chosen:
+                raise ValueError(f"{args.target} saves no automation")
+        else:
+            chosen = [Api(airflow_url=args.airflow_url, dags_folder=args.dags_folder).automation(args.target)]
+    hook = WandbHook(args.conn_id)
+    results = [dry_run(a, hook, since=args.since, until=args.until, progress=_bar(a.name)) for a in chosen]
+    if args.json:
+        print(json.dumps({r.automation.name: r.events for r in results}, indent=2))
+        return 0
+    for result in results:
+        window = f"{result.since} .. {result.until or 'now'}"
+        print(f"{result.automation.name}: {result.automation.event.event_type} at {result.automation.scope}, {window}")
+        if result.events:
+            print(aligned([EVENT_COLUMNS, *(event_row(e) for e in result.events)]))
+        print(f"{len(result.events)} event(s) would have fired\n")
+    return 0
+
+
+def _bar(name: str, width: int = 30) -> Callable[[int, int], None]:
+    """A progress bar on stderr (stdout keeps only the result)."""
+
+    def show(done: int, total: int) -> None:
+        filled = width * done // total if total else width
+        sys.stderr.write(f"\r{name}: [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
 
 
 if __name__ == "__main__":
