@@ -17,7 +17,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	touch $@
 
 demo: $(VENV)/.synced
-	$(PY) -m demo
+	$(PY) -m demo $(ARGS)
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .

@@ -18,6 +18,7 @@ from .automations.automation import Automation
 from .dry_run import EVENT_COLUMNS, dry_run, event_row
 from .hooks.transport import WandbError
 from .hooks.wandb import WandbHook
+from .tables import aligned
 
 COLUMNS = ("NAME", "SCOPE", "EVENT", "ACTION", "ENABLED", "MODE", "DAG ID")
 
@@ -33,12 +34,6 @@ def row(automation: Automation) -> dict[str, str | bool]:
         "dag_id": automation.dag_id,
         "description": automation.description or "",
     }
-
-
-def aligned(rows: Sequence[Sequence[str]]) -> str:
-    """Rows (the first is the header) as left-aligned columns."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 def table(automations: Sequence[Automation]) -> str:

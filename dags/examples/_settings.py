@@ -1,7 +1,10 @@
-"""Where the example DAGs look: W&B entity and project, and where they start watching.
+"""Where the example automations look, and how often: set these for your own W&B.
 
-Set ``WBAUTO_ENTITY`` / ``WBAUTO_PROJECT`` (and the connections ``wandb_default``, ``slack_default``,
-``retrain_hook``) for your own W&B. ``WBAUTO_SINCE=beginning`` replays history (the demo does).
+``WBAUTO_ENTITY`` / ``WBAUTO_PROJECT`` / ``WBAUTO_REGISTRY`` name what to watch; the connections
+``wandb_default`` (W&B), ``slack_default`` (Slack), ``model_registry_hook`` and ``deploy_hook``
+(signed webhooks) say where to read and deliver. ``WBAUTO_SINCE`` (an ISO time, or ``beginning``)
+backfills history; ``WBAUTO_POLL_INTERVAL`` is in seconds; ``WBAUTO_MODE=sensor`` runs them as
+sensor DAGs, for an Airflow without a triggerer.
 """
 
 import os
@@ -9,5 +12,8 @@ import os
 ENTITY = os.environ.get("WBAUTO_ENTITY", "acme")
 PROJECT = os.environ.get("WBAUTO_PROJECT", "mnist")
 REGISTRY = os.environ.get("WBAUTO_REGISTRY", "wandb-registry-model")
-SINCE = os.environ.get("WBAUTO_SINCE") or None
-COMMON = {"max_active_runs": 1, "catchup": False}  # one writer per sensor cursor: exactly-once
+WATCH = {
+    "since": os.environ.get("WBAUTO_SINCE") or None,
+    "poll_interval": float(os.environ.get("WBAUTO_POLL_INTERVAL", "60")),
+    "mode": os.environ.get("WBAUTO_MODE", "event"),
+}

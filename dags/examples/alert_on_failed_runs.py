@@ -1,24 +1,9 @@
-"""Alerts on failed runs: a Slack message, in red, for every run that fails or crashes."""
+"""Slack alert when a run fails or crashes (W&B's CRASHED is FAILED): one red message per run (a DAG file)."""
 
-import pendulum
-from _settings import COMMON, ENTITY, PROJECT, SINCE
-from airflow.sdk import DAG
+from _settings import ENTITY, PROJECT, WATCH
 
-from airflow_provider_wbauto.automations import RunEvent
-from airflow_provider_wbauto.operators import SendNotificationOperator
-from airflow_provider_wbauto.sensors import RunStateSensor
+from airflow_provider_wbauto.automations import OnRunState, RunEvent, SendNotification
 
-with DAG(
-    "wbauto_alert_on_failed_runs", schedule="@continuous", start_date=pendulum.datetime(2026, 1, 1), **COMMON
-) as dag:
-    failed = RunStateSensor(
-        task_id="failed",
-        scope=f"{ENTITY}/{PROJECT}",
-        filter=RunEvent.state == "FAILED",
-        since=SINCE,
-        poke_interval=60,
-        mode="reschedule",  # works without a triggerer too
-    )
-    SendNotificationOperator(
-        task_id="alert", events=failed.output, title="W&B run failed", level="ERROR", text="Check the logs."
-    )
+OnRunState(scope=f"{ENTITY}/{PROJECT}", filter=RunEvent.state == "FAILED").then(
+    SendNotification(title="W&B run failed", message="Check its logs.", severity="ERROR")
+).save(name="alert-on-failed-runs", **WATCH)

@@ -24,7 +24,7 @@ import pytest
 from airflow_provider_wbauto.api import Api
 from airflow_provider_wbauto.local import LocalWandb, Store
 from airflow_provider_wbauto.local.receiver import Receiver
-from tests.airflow_cluster import AirflowCluster, wait_for
+from demo.cluster import AirflowCluster, wait_for
 from tests.conftest import API_KEY
 
 ROUNDS, VERSIONS, LOW_LOSS, FAILED = 4, 3, 3, 2  # per round: 8 events, 32 in all

@@ -14,7 +14,7 @@ from airflow_provider_wbauto.automations import OnRunState, RunEvent
 from airflow_provider_wbauto.hooks.wandb import WandbHook
 from airflow_provider_wbauto.hooks.watch import Watch, absent, poll
 from airflow_provider_wbauto.local import LocalWandb, Store
-from tests.airflow_cluster import free_port
+from demo.cluster import free_port
 from tests.airflow_env import SENSOR_MODES, play_during, ti_state, write_dag, xcom
 from tests.conftest import API_KEY
 from tests.own_server import local_wandb  # noqa: F401  (faults are injected here)

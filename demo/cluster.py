@@ -1,6 +1,7 @@
-"""A real Airflow for the tests ``dag.test()`` cannot show (asset watchers, triggerer restarts): scheduler,
-triggerer, dag-processor and api-server as processes on 127.0.0.1, SQLite metadata DB, a temporary
-``AIRFLOW_HOME``. Every process runs in a session of its own and is stopped by ``stop()``."""
+"""A real Airflow for the demo and for the tests ``dag.test()`` cannot show (asset watchers, triggerer
+restarts): scheduler, triggerer, dag-processor and api-server as processes on 127.0.0.1, a SQLite
+metadata DB in a temporary ``AIRFLOW_HOME``. Every process runs in a session of its own and is
+stopped by ``stop()``."""
 
 from __future__ import annotations
 
