@@ -1,6 +1,6 @@
 """The streaming window engine: when does a metric filter fire, row by row, O(1) amortised per row.
 
-Semantics are DESIGN.md §3. Numbers are exact where floats would drift: window sums are kept as
+Semantics are docs/semantics.md. Numbers are exact where floats would drift: window sums are kept as
 integers in units of 2**-1074 (every finite double is a whole number of those), so the running sum
 never accumulates rounding error and ``mean``/``sum``/z-score statistics are the correctly rounded
 values of the exact ones, the same whether a series is fed whole or in chunks. State is a small JSON

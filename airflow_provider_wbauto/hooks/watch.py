@@ -379,7 +379,7 @@ def _state_events(
 
 
 def _payload(watch: Watch, event_type: str, subject: str, occurred_at: str, url: str) -> Payload:
-    """The fields every event has (DESIGN.md §4); the families add their own."""
+    """The fields every event has (docs/semantics.md); the families add their own."""
     scope = watch.event.scope
     return {
         "event_id": event_id(watch.automation, event_type, subject),

@@ -1,4 +1,4 @@
-"""The engine against a brute-force reference written straight from DESIGN.md §3, and chunk invariance."""
+"""The engine against a brute-force reference written straight from docs/semantics.md, and chunk invariance."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Each event sensor in a whole DAG under ``dag.test()``, deferrable and in reschedule mode, against
-the local W&B server while a scenario is played: exactly the events DESIGN.md §3 defines fire."""
+the local W&B server while a scenario is played: exactly the events docs/semantics.md defines fire."""
 
 from __future__ import annotations
 
