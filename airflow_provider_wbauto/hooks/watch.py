@@ -183,6 +183,7 @@ class Snapshot:
     with_config: bool = False
     history: Mapping[str, RowsRead] = field(default_factory=dict)
     members: list[MembershipInfo] | None = None
+    absent: str | None = None  # the scope does not exist yet (why)
 
 
 @dataclass
@@ -207,9 +208,9 @@ def read_snapshot(
 ) -> Read[tuple[Snapshot, SnapshotState]]:
     """The shared read: a run listing plus the new rows of ``keys``, or a scope's versions."""
     if stream != "runs":
-        members, _ = yield from _or_nothing(_read_members(scope, stream))
-        return Snapshot(members=members), state
-    runs, _ = yield from _or_nothing(
+        members, missing = yield from _or_nothing(_read_members(scope, stream))
+        return Snapshot(members=members, absent=missing), state
+    runs, missing = yield from _or_nothing(
         read_runs(scope.entity, scope.project, changed_since=_changed_since(state.hw), with_config=with_config)
     )
     windows: dict[str, tuple[int, int]] = {}
@@ -226,7 +227,7 @@ def read_snapshot(
     )
     hw = _newest(state.hw, runs)
     history = {rid: RowsRead(first, last, keys, rows[rid]) for rid, (first, last) in windows.items()}
-    snapshot = Snapshot(runs=runs, with_config=with_config, history=history)
+    snapshot = Snapshot(runs=runs, with_config=with_config, history=history, absent=missing)
     return snapshot, SnapshotState(hw=hw, steps=steps, started=True)
 
 
@@ -264,10 +265,9 @@ def _poll_runs(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> 
     old: dict[str, dict[str, Any]] = dict(cursor["runs"]) if cursor else {}
     hw: str | None = cursor.get("hw") if cursor else None
     changed_since = _changed_since(hw)
-    missing = absent(cursor) if shared is not None else None  # a snapshot does not say; keep what was known
     if shared is not None and shared.runs is not None and (shared.with_config or not run_filter):
         runs = shared.runs  # listed since the previous snapshot, which this watch has seen
-        missing = missing if not runs else None
+        missing = shared.absent
     else:
         runs, missing = yield from _or_nothing(
             read_runs(
@@ -411,7 +411,7 @@ def _poll_artifacts(watch: Watch, cursor: Cursor | None, shared: Snapshot | None
     event = watch.event
     scope = event.scope
     if shared is not None and shared.members is not None:
-        members, missing = shared.members, absent(cursor) if not shared.members else None
+        members, missing = shared.members, shared.absent
     else:
         members, missing = yield from _or_nothing(_read_members(scope, stream_of(event)))
     found = list(_subjects(watch, members))

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_wbauto.automations import OnRunState, RunEvent
 from airflow_provider_wbauto.hooks.wandb import WandbHook
-from airflow_provider_wbauto.hooks.watch import Watch, absent, poll
+from airflow_provider_wbauto.hooks.watch import SnapshotState, Watch, absent, poll, read_snapshot
 from airflow_provider_wbauto.local import LocalWandb, Store
 from demo.cluster import free_port
 from tests.airflow_env import SENSOR_MODES, play_during, ti_state, write_dag, xcom
@@ -56,6 +56,24 @@ def test_a_missing_project_is_an_empty_baseline_and_its_first_run_fires(wandb_co
     wandb_conn.store.upsert_run(entity, "later", "first")  # W&B creates the project with its first run
     wandb_conn.store.set_state(entity, "later", "first", "failed")
     events, cursor = hook.run(poll(watch, cursor))
+    assert [e["run_id"] for e in events] == ["first"] and absent(cursor) is None
+
+
+def test_a_shared_snapshot_of_a_missing_project_says_so_and_the_first_run_fires(
+    wandb_conn: LocalWandb, entity: str
+) -> None:
+    """The watchers' path: the producer's shared read, and an automation polling against it."""
+    hook = WandbHook()
+    event = OnRunState(scope=f"{entity}/later", filter=RunEvent.state == "FAILED")
+    watch, state = Watch(event, "a"), SnapshotState()
+    snapshot, state = hook.run(read_snapshot("runs", event.scope, state))
+    assert snapshot.runs == [] and snapshot.absent is not None
+    events, cursor = hook.run(poll(watch, None, snapshot))
+    assert events == [] and absent(cursor) == snapshot.absent
+    wandb_conn.store.upsert_run(entity, "later", "first")
+    wandb_conn.store.set_state(entity, "later", "first", "failed")
+    snapshot, state = hook.run(read_snapshot("runs", event.scope, state))
+    events, cursor = hook.run(poll(watch, cursor, snapshot))
     assert [e["run_id"] for e in events] == ["first"] and absent(cursor) is None
 
 
