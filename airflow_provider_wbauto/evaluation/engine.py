@@ -50,7 +50,7 @@ class Firing:
     step: int
     value: float  # the aggregated value (threshold, change: current window) or the value itself (z-score)
     window_values: list[float]
-    detail: dict[str, float]  # prior / delta for change, mean / std / z for z-score
+    detail: dict[str, float | str]  # prior / delta for change, mean / std / z; ±inf as "inf" / "-inf" (JSON)
 
 
 def metric_value(row: Mapping[str, Any], name: str) -> float | None:
@@ -226,29 +226,32 @@ class MetricEvaluator:
         assert self._prior is not None
         cur, prior = self._cur.aggregate(), self._prior.aggregate()
         delta = cur - prior
-        if self.spec.change_type == "relative":
-            if prior == 0:
-                return False, _never
-            delta = delta / abs(prior)
+        if self.spec.change_type == "relative":  # from a prior of 0, the limit: 0 or ±inf (a move off 0)
+            delta = delta / abs(prior) if prior != 0 else _limit(delta)
         directed = {"increase": delta, "decrease": -delta, "any": abs(delta)}[self.spec.change_dir]
         prior_window = self._prior
 
         def firing() -> Firing:
-            return Firing(step, cur, [*prior_window.values, *self._cur.values], {"prior": prior, "delta": delta})
+            detail = {"prior": prior, "delta": _json_number(delta)}
+            return Firing(step, cur, [*prior_window.values, *self._cur.values], detail)
 
         return self._cmp(directed, self.spec.threshold), firing
 
     def _zscore(self, step: int, value: float) -> tuple[bool, Callable[[], Firing]]:
         mean, variance = self._cur.mean_and_variance()
-        if variance <= 0:
-            return False, _never
         std = math.sqrt(variance)
-        z = (value - mean) / std
+        z = (value - mean) / std if variance > 0 else _limit(value - mean)  # a flat window: 0 or ±inf
         t = self.spec.threshold
         holds = {"increase": z >= t, "decrease": z <= -t, "any": abs(z) >= t}[self.spec.change_dir]
         window = list(self._cur.values) if holds else []
-        return holds, lambda: Firing(step, value, [*window, value], {"mean": mean, "std": std, "z": z})
+        return holds, lambda: Firing(step, value, [*window, value], {"mean": mean, "std": std, "z": _json_number(z)})
 
 
-def _never() -> Firing:
-    raise AssertionError("a condition that does not hold never fires")
+def _limit(numerator: float) -> float:
+    """``numerator / d`` as ``d`` goes to 0 from above: 0 when nothing moved, else ±inf by its sign."""
+    return 0.0 if numerator == 0 else math.copysign(math.inf, numerator)
+
+
+def _json_number(x: float) -> float | str:
+    """A number JSON can carry: ±inf become ``"inf"`` / ``"-inf"``."""
+    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")

@@ -41,6 +41,11 @@ def aggregate(values: list[float], agg: str | None) -> float:
     return float(total) if agg == "sum" else float(total / len(values))
 
 
+def limit(numerator: Fraction) -> float:
+    """``numerator / d`` as ``d`` falls to 0 (docs/semantics.md): 0 if nothing moved, else ±inf by sign."""
+    return 0.0 if numerator == 0 else (math.inf if numerator > 0 else -math.inf)
+
+
 def reference(spec: MetricSpec, rows: list[dict[str, Any]], rearm: bool) -> list[int]:
     points = series(rows)
     values = [v for _, v in points]
@@ -60,14 +65,10 @@ def reference(spec: MetricSpec, rows: list[dict[str, Any]], rearm: bool) -> list
             cur = aggregate(values[i - w + 1 : i + 1], spec.agg)
             prior = aggregate(values[i - w - p + 1 : i - w + 1], spec.agg)
             delta = cur - prior
-            if spec.change_type == "relative":
-                if prior == 0:
-                    cond = False
-                else:
-                    delta = delta / abs(prior)
-            if not (spec.change_type == "relative" and prior == 0):
-                directed = {"increase": delta, "decrease": -delta, "any": abs(delta)}[spec.change_dir]
-                cond = CMP[spec.cmp](directed, spec.threshold)
+            if spec.change_type == "relative":  # from a prior of 0: the limit, 0 or ±inf by the sign of cur
+                delta = delta / abs(prior) if prior != 0 else limit(Fraction(cur))
+            directed = {"increase": delta, "decrease": -delta, "any": abs(delta)}[spec.change_dir]
+            cond = CMP[spec.cmp](directed, spec.threshold)
         else:
             w = spec.window
             if i < w:
@@ -75,12 +76,10 @@ def reference(spec: MetricSpec, rows: list[dict[str, Any]], rearm: bool) -> list
             window = [Fraction(v) for v in values[i - w : i]]
             mean = sum(window, Fraction(0)) / w
             var = float(sum(((v - mean) ** 2 for v in window), Fraction(0)) / w)
-            if var <= 0:
-                cond = False
-            else:
-                z = (x - float(mean)) / math.sqrt(var)
-                t = spec.threshold
-                cond = {"increase": z >= t, "decrease": z <= -t, "any": abs(z) >= t}[spec.change_dir]
+            # sigma 0 (a flat window, or a spread below the smallest double): the limit, by the sign of x - mean
+            z = limit(Fraction(x) - mean) if var == 0 else (x - float(mean)) / math.sqrt(var)
+            t = spec.threshold
+            cond = {"increase": z >= t, "decrease": z <= -t, "any": abs(z) >= t}[spec.change_dir]
         rising = cond and prev is not True
         prev = cond
         if rising and (rearm or not fired):
@@ -99,15 +98,19 @@ finite = st.one_of(
 junk = st.sampled_from([math.nan, math.inf, -math.inf, None, True, False, "0.5", "loss", [1], {"a": 1}])
 
 
+# few distinct values: flat windows, priors of 0 and metrics stuck at 0 are common
+sticky = st.sampled_from([0, 0, 0, 0.0, 1, -1, 2.5])
+
+
 @st.composite
-def histories(draw: st.DrawFn) -> list[dict[str, Any]]:
+def histories(draw: st.DrawFn, values: st.SearchStrategy[Any] = finite) -> list[dict[str, Any]]:
     n = draw(st.integers(0, 60))
     rows, step = [], draw(st.integers(0, 3))
     for _ in range(n):
         row: dict[str, Any] = {"_step": step}
         kind = draw(st.integers(0, 9))
         if kind < 7:
-            row[NAME] = draw(finite)
+            row[NAME] = draw(values)
         elif kind < 9:
             row[NAME] = draw(junk)
         if draw(st.booleans()):
@@ -146,6 +149,15 @@ def test_engine_equals_reference(data: st.DataObject) -> None:
     assert [f.step for f in MetricEvaluator(spec, rearm=rearm).feed(rows)] == reference(spec, rows, rearm)
 
 
+@settings(max_examples=600, deadline=None)
+@given(data=st.data())
+def test_engine_equals_reference_on_flat_and_zero_series(data: st.DataObject) -> None:
+    rows = data.draw(histories(sticky))
+    spec = data.draw(specs(rows))
+    rearm = data.draw(st.booleans())
+    assert [f.step for f in MetricEvaluator(spec, rearm=rearm).feed(rows)] == reference(spec, rows, rearm)
+
+
 @settings(max_examples=400, deadline=None)
 @given(data=st.data())
 def test_chunks_with_state_round_trips_equal_whole(data: st.DataObject) -> None:
@@ -173,3 +185,16 @@ def test_a_known_series() -> None:
     firing = MetricEvaluator(mean2, rearm=True).feed(rows)
     assert [(f.step, f.window_values) for f in firing] == [(2, [0.6, 0.7]), (4, [0.2, 0.9])]
     assert firing[0].value == float((Fraction(0.6) + Fraction(0.7)) / 2)  # the exact mean, correctly rounded
+
+
+def test_the_limits_a_flat_metric_that_jumps_and_a_metric_stuck_at_zero() -> None:
+    flat_then_jump = [{"_step": s, NAME: v} for s, v in enumerate([5.0] * 10 + [5.0, 6.0])]
+    zscore = MetricSpec("zscore", NAME, 3.0, 5, change_dir="increase")
+    (firing,) = MetricEvaluator(zscore).feed(flat_then_jump)
+    assert firing.step == 11 and firing.detail["z"] == "inf" and json.dumps(firing.detail)  # JSON-safe
+    stuck = [{"_step": s, NAME: 0} for s in range(8)] + [{"_step": 8, NAME: 0.5}]
+    plateau = MetricSpec("change", NAME, 0.01, 2, 2, "mean", "<", "relative", "any")
+    assert [f.step for f in MetricEvaluator(plateau).feed(stuck)] == [3]  # 0 -> 0 changed by 0 %: a plateau
+    moved = MetricSpec("change", NAME, 10.0, 1, 1, None, ">=", "relative", "increase")
+    (off_zero,) = MetricEvaluator(moved).feed(stuck)
+    assert off_zero.step == 8 and off_zero.detail["delta"] == "inf"  # any move off 0 is a change of at least 10x
