@@ -306,6 +306,14 @@ class OnLinkArtifact(_ArtifactEventBase):
     scope_hint = "a registry, a registry collection or a project"
 
 
+class OnUnlinkArtifact(_ArtifactEventBase):
+    """A version's link into a registry (portfolio) collection ends: it is unlinked."""
+
+    wire_type = "UNLINK_ARTIFACT"
+    allowed_scopes = OnLinkArtifact.allowed_scopes
+    scope_hint = OnLinkArtifact.scope_hint
+
+
 class OnAddArtifactAlias(_ArtifactEventBase):
     """An alias (``production``, ...) is added to a version."""
 
@@ -314,7 +322,7 @@ class OnAddArtifactAlias(_ArtifactEventBase):
     scope_hint = "an artifact collection or a project"
 
 
-Event = OnRunMetric | OnRunState | OnCreateArtifact | OnLinkArtifact | OnAddArtifactAlias
+Event = OnRunMetric | OnRunState | OnCreateArtifact | OnLinkArtifact | OnUnlinkArtifact | OnAddArtifactAlias
 EVENTS_BY_WIRE: dict[str, type[_Event]] = {
     "RUN_METRIC": OnRunMetric,
     "RUN_METRIC_CHANGE": OnRunMetric,
@@ -323,10 +331,12 @@ EVENTS_BY_WIRE: dict[str, type[_Event]] = {
     "CREATE_ARTIFACT": OnCreateArtifact,
     "LINK_MODEL": OnLinkArtifact,
     "LINK_ARTIFACT": OnLinkArtifact,
+    "UNLINK_ARTIFACT": OnUnlinkArtifact,
     "ADD_ARTIFACT_ALIAS": OnAddArtifactAlias,
 }
 EVENTS_BY_NAME: dict[str, type[_Event]] = {
-    cls.__name__: cls for cls in (OnRunMetric, OnRunState, OnCreateArtifact, OnLinkArtifact, OnAddArtifactAlias)
+    cls.__name__: cls
+    for cls in (OnRunMetric, OnRunState, OnCreateArtifact, OnLinkArtifact, OnUnlinkArtifact, OnAddArtifactAlias)
 }
 
 

@@ -11,7 +11,9 @@ before storing the new cursor simply polls again. The cursor is a small JSON dic
   one that shows up again was resumed and is picked up from its current step.
 - artifact families: ``{"present": sorted short hashes of the subjects present}``; an event is a
   subject present now and not before (a version, a membership, an ``(version, alias id)`` pair: a
-  moved or re-added alias has a new id, so it is a new pair).
+  moved or re-added alias has a new id, so it is a new pair). Unlinks: ``{"linked": {short hash:
+  [membership id, collection, version index, artifact id, type]}}``, the links present (matching the
+  filter) with what their unlink will report; a link present before and gone now is an unlink.
 
 A scope that does not exist yet is empty, not an error: W&B creates a project with its first run
 and a collection with its first version, and those are events. Its cursor says so (``"absent"``:
@@ -44,6 +46,7 @@ from ..automations.events import (
     OnLinkArtifact,
     OnRunMetric,
     OnRunState,
+    OnUnlinkArtifact,
 )
 from ..automations.scopes import Scope
 from ..evaluation.mongo import matches
@@ -158,7 +161,8 @@ def stream_of(event: Event) -> Stream:
     """What an event family reads: a scope's runs, its versions, or its registry links only."""
     if isinstance(event, OnRunMetric | OnRunState):
         return "runs"
-    return "portfolios" if isinstance(event, OnLinkArtifact) and event.scope.collection is None else "members"
+    links = isinstance(event, OnLinkArtifact | OnUnlinkArtifact)
+    return "portfolios" if links and event.scope.collection is None else "members"
 
 
 @dataclass(frozen=True)
@@ -415,6 +419,8 @@ def _poll_artifacts(watch: Watch, cursor: Cursor | None, shared: Snapshot | None
     else:
         members, missing = yield from _or_nothing(_read_members(scope, stream_of(event)))
     found = list(_subjects(watch, members))
+    if isinstance(event, OnUnlinkArtifact):
+        return _unlinked(watch, cursor, found), _with_absent({"linked": _linked(found)}, missing)
     before = set(cursor["present"]) if cursor else None
     events = [
         _artifact_payload(watch, m, subject, alias)  # built only for the subjects that are new
@@ -425,12 +431,39 @@ def _poll_artifacts(watch: Watch, cursor: Cursor | None, shared: Snapshot | None
 
 
 Subject = tuple[MembershipInfo, str, str | None]  # the membership, the subject, the alias
+Linked = list[Any]  # [membership id, collection, version index, artifact id, artifact type]: what an unlink reports
+
+
+def _linked(found: list[tuple[str, str, Subject]]) -> dict[str, Linked]:
+    """The links present now (matching the filter), each with what its unlink event will say."""
+    return {
+        key: [m["id"], m["collection"], m["version_index"], m["artifact_id"], m["artifact_type"]]
+        for key, _, (m, _, _) in sorted(found, key=lambda f: f[0])
+    }
+
+
+def _unlinked(watch: Watch, cursor: Cursor | None, found: list[tuple[str, str, Subject]]) -> list[Payload]:
+    """A link present at the previous poll and gone now is an unlink (W&B does not say when: detected now)."""
+    if cursor is None:
+        return []  # the first poll takes the baseline: an unlink before the watch began is not seen
+    now = {key for key, _, _ in found}
+    events = []
+    for key, (membership, collection, index, artifact, kind) in cursor.get("linked", {}).items():
+        if key not in now:
+            m = MembershipInfo(
+                id=membership, collection=collection, collection_type="PORTFOLIO", version_index=index,
+                created_at="", aliases=[], artifact_id=artifact, artifact_state="COMMITTED", artifact_created_at="",
+                artifact_metadata={}, artifact_type=kind, source_project="", source_collection="",
+                source_version_index=-1,
+            )  # fmt: skip
+            events.append(_artifact_payload(watch, m, f"unlink/{membership}", None))
+    return events
 
 
 def _subjects(watch: Watch, members: list[MembershipInfo]) -> Iterator[tuple[str, str, Subject]]:
     """``(short hash, occurred_at, subject)`` for every subject of this event family present now."""
     event = watch.event
-    assert isinstance(event, OnCreateArtifact | OnLinkArtifact | OnAddArtifactAlias)
+    assert isinstance(event, OnCreateArtifact | OnLinkArtifact | OnUnlinkArtifact | OnAddArtifactAlias)
     for m in members:
         record = {
             "alias": [a["alias"] for a in m["aliases"]],
@@ -441,7 +474,7 @@ def _subjects(watch: Watch, members: list[MembershipInfo]) -> Iterator[tuple[str
             if m["artifact_state"] == "COMMITTED" and matches(event.filter, record):
                 subject = f"artifact/{m['artifact_id']}"
                 yield _short(subject), m["artifact_created_at"], (m, subject, None)
-        elif isinstance(event, OnLinkArtifact):
+        elif isinstance(event, OnLinkArtifact | OnUnlinkArtifact):
             if m["collection_type"] == "PORTFOLIO" and matches(event.filter, record):
                 subject = f"membership/{m['id']}"
                 yield _short(subject), m["created_at"], (m, subject, None)

@@ -38,6 +38,7 @@ from ..automations.events import (
     OnLinkArtifact,
     OnRunMetric,
     OnRunState,
+    OnUnlinkArtifact,
     event_to_json,
 )
 from ..hooks.transport import WandbError, WandbUnavailableError
@@ -63,7 +64,7 @@ def _templated(value: Any) -> bool:
 
 
 class WandbEventSensor(BaseSensorOperator):
-    """Base of the five event sensors: waits for its event, returns the events fired as XCom.
+    """Base of the event sensors: waits for its event, returns the events fired as XCom.
 
     A subclass names its event class; each poke polls W&B from the stored cursor and succeeds with
     the new events. Give the DAG ``max_active_runs=1`` (the module docs say why).
@@ -320,6 +321,18 @@ class ArtifactLinkedSensor(WandbEventSensor):
     event_class = OnLinkArtifact
 
 
+class ArtifactUnlinkedSensor(WandbEventSensor):
+    """A version is unlinked from a registry collection (``OnUnlinkArtifact``); linked again is a new link.
+
+    :param scope: a registry, a registry collection, a project or an artifact collection.
+    :param filter: a Mongo-style filter on the version as it was linked, or ``None``.
+
+    The other parameters are ``WandbEventSensor``'s.
+    """
+
+    event_class = OnUnlinkArtifact
+
+
 class ArtifactAliasSensor(WandbEventSensor):
     """An alias such as ``production`` is added to a version (``OnAddArtifactAlias``).
 
@@ -335,5 +348,12 @@ class ArtifactAliasSensor(WandbEventSensor):
 
 SENSORS_BY_EVENT: dict[type[Event], type[WandbEventSensor]] = {
     cls.event_class: cls
-    for cls in (RunMetricSensor, RunStateSensor, ArtifactCreatedSensor, ArtifactLinkedSensor, ArtifactAliasSensor)
+    for cls in (
+        RunMetricSensor,
+        RunStateSensor,
+        ArtifactCreatedSensor,
+        ArtifactLinkedSensor,
+        ArtifactUnlinkedSensor,
+        ArtifactAliasSensor,
+    )
 }

@@ -109,6 +109,18 @@ CASES: list[tuple[str, Any, Any, str]] = [
         ours.OnLinkArtifact(scope="acme/mnist/model", filter=ours.ArtifactEvent.alias.eq("prod")),
         COLLECTION_ID,
     ),
+    (
+        "unlinked, no filter",
+        sdk.OnUnlinkArtifact(scope=SDK_COLLECTION),
+        ours.OnUnlinkArtifact(scope="acme/mnist/model"),
+        COLLECTION_ID,
+    ),
+    (
+        "unlinked, alias regex",
+        sdk.OnUnlinkArtifact(scope=SDK_COLLECTION, filter=sdk.ArtifactEvent.alias.matches_regex("^prod")),
+        ours.OnUnlinkArtifact(scope="acme/mnist/model", filter=ours.ArtifactEvent.alias.matches_regex("^prod")),
+        COLLECTION_ID,
+    ),
 ]
 
 

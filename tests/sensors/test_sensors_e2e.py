@@ -3,6 +3,7 @@ the local W&B server while a scenario is played: exactly the events docs/semanti
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -145,6 +146,39 @@ def test_artifact_linked(wandb_conn: LocalWandb, entity: str, mode: str) -> None
         [lambda s: s.unlink(v1, portfolio), lambda s: s.link(v1, entity, registry, "classifier")],
     )
     assert [e["artifact_version_index"] for e in events] == [1]  # a new membership: unlinked and linked again
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_artifact_unlinked(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
+    store = wandb_conn.store
+    registry = "wandb-registry-model"
+    v0, v1, v2 = (store.create_version(entity, "p", "model") for _ in range(3))
+    store.link(v0, entity, registry, "classifier")
+    store.link(v1, entity, registry, "classifier")
+    store.unlink(v1, store.collection_id(entity, registry, "classifier"))  # before the watch: never fires
+    portfolio = store.collection_id(entity, registry, "classifier")
+    dag = sensor_dag("ArtifactUnlinkedSensor", f"scope='{entity}/{registry}'", mode)
+
+    first = fired(
+        wandb_conn,
+        dag,
+        [lambda s: s.link(v2, entity, registry, "classifier"), lambda s: s.unlink(v0, portfolio)],
+    )
+    (event,) = first
+    assert event["event_type"] == "UNLINK_ARTIFACT"
+    assert (event["artifact_collection_name"], event["artifact_version_string"]) == (
+        "classifier",
+        f"{entity}/{registry}/classifier:v0",
+    )
+    v0_id = "wandb-artifact://_id/" + base64.b64encode(f"Artifact:{v0}".encode()).decode()  # W&B's node id
+    assert event["artifact_version"] == v0_id
+
+    # linked again and unlinked again: a new link, so a new unlink event
+    again = fired(
+        wandb_conn, dag, [lambda s: s.link(v0, entity, registry, "classifier"), lambda s: s.unlink(v0, portfolio)]
+    )
+    assert [e["artifact_version"] for e in again] == [v0_id]
+    assert again[0]["event_id"] != event["event_id"]
 
 
 @pytest.mark.parametrize("mode", SENSOR_MODES)
