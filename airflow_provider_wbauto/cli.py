@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from airflow.sdk.exceptions import AirflowNotFoundException
+
 from .api import Api
 from .automations.automation import Automation
 from .dry_run import EVENT_COLUMNS, dry_run, event_row
@@ -66,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _dry_run(args) if args.command == "dry-run" else _list(args)
-    except (ValueError, RuntimeError, KeyError, WandbError) as exc:
+    except (ValueError, RuntimeError, KeyError, WandbError, AirflowNotFoundException) as exc:
         print(f"wbauto: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 2
 

@@ -82,3 +82,11 @@ def test_a_dry_run_names_what_is_wrong(folder: Path, capsys: pytest.CaptureFixtu
     assert "no automation named 'nope'; there are: loss-plateau, new-model" in capsys.readouterr().err
     assert main(["automations", "dry-run", "new-model", "--since", "yesterday", "--dags-folder", str(folder)]) == 2
     assert "since must be None, 'beginning' or an ISO timestamp; got 'yesterday'" in capsys.readouterr().err
+
+
+def test_a_dry_run_without_a_connection_says_so(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["automations", "dry-run", "new-model", "--since", "beginning", "--dags-folder", str(folder)]
+    assert main([*args, "--conn-id", "no_such_connection"]) == 2
+    assert "no Airflow connection 'no_such_connection' and no WANDB_API_KEY" in capsys.readouterr().err
