@@ -102,21 +102,28 @@ class AirflowCluster:
         )
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        proc = self.procs.pop(name)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+        self._end([name], sig)
 
     def restart(self, name: str) -> None:
         self.launch(name, COMPONENTS[name])
 
     def stop(self) -> None:
-        for name in list(self.procs):
-            self.kill(name, signal.SIGTERM)
+        """SIGTERM to every component at once, then SIGKILL to those still running after 30 s."""
+        self._end(list(self.procs), signal.SIGTERM)
+
+    def _end(self, names: list[str], sig: int) -> None:
+        procs = [self.procs.pop(name) for name in names]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + 30
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
 
     def log_tail(self, lines: int = 40) -> str:
         out = []

@@ -58,7 +58,10 @@ class LocalWandb:
         ]
         if self.entity:
             cmd += ["--entity", self.entity]
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ})
+        # a session of its own: a Ctrl-C meant for the parent does not kill it mid-request; stop() does
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, text=True, env={**os.environ}, start_new_session=True
+        )
         assert self._proc.stdout is not None
         line = _readline(self._proc.stdout, self.startup_timeout)
         if not line.startswith("listening on "):
