@@ -24,7 +24,7 @@ asset's queue row, then deletes the row, so an event persisted in between queues
 next DAG run takes every event since the previous run's, so a stranded event needs only a nudge: the
 watcher keeps the ids of the events it yielded until the action records them as processed
 (``PROCESSED_KEY``, in the same asset store), and when one is still waiting after
-``redeliver_after`` seconds it yields ``{"automation": name, "events": [], "waiting": [ids]}``,
+``nudge_after`` seconds it yields ``{"automation": name, "events": [], "waiting": [ids]}``,
 a new asset event whose DAG run takes the stranded one with it (then after twice as long, at most
 ``NUDGES`` times). The ids waiting are stored with the cursor, so a restart keeps watching them.
 """
@@ -144,7 +144,7 @@ class WandbAutomationTrigger(BaseEventTrigger):
     :param rearm: fire again at every later rising edge of a metric condition.
     :param wandb_conn_id: the ``wandb`` connection (only its id travels in the kwargs).
     :param poll_interval: seconds between the shared reads of the scope.
-    :param redeliver_after: seconds after which an event yielded but not yet acted on is nudged for
+    :param nudge_after: seconds after which an event yielded but not yet acted on is nudged for
         (default: three poll intervals, at least 30 s).
     """
 
@@ -158,7 +158,7 @@ class WandbAutomationTrigger(BaseEventTrigger):
         rearm: bool = False,
         wandb_conn_id: str = WandbHook.default_conn_name,
         poll_interval: float = 60.0,
-        redeliver_after: float | None = None,
+        nudge_after: float | None = None,
     ) -> None:
         super().__init__()
         self.event = event
@@ -168,7 +168,7 @@ class WandbAutomationTrigger(BaseEventTrigger):
         self.rearm = rearm
         self.wandb_conn_id = wandb_conn_id
         self.poll_interval = poll_interval
-        self.redeliver_after = redeliver_after
+        self.nudge_after = nudge_after
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return serialized(self)
@@ -203,7 +203,7 @@ class WandbAutomationTrigger(BaseEventTrigger):
         store, digest = self._store(), spec_digest(self.event, self.since, self.rearm)
         key, waiting_key = "cursor:" + digest, "waiting:" + digest
         cursor: dict[str, Any] | None = await store.aget(key, default=None)
-        grace = self.redeliver_after if self.redeliver_after is not None else max(30.0, 3 * self.poll_interval)
+        grace = self.nudge_after if self.nudge_after is not None else max(30.0, 3 * self.poll_interval)
         waiting = Waiting(grace, await store.aget(waiting_key, default=[]), time.monotonic())
         stream = _STREAMS.setdefault(self.shared_stream_key(), _Stream())
         me = id(self)
