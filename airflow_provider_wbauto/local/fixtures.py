@@ -44,11 +44,13 @@ class VersionFixture(_Strict):
     created_at: str | None = None
     state: Literal["PENDING", "COMMITTED", "DELETED"] = "COMMITTED"
     description: str | None = None
+    tags: list[str] = []
 
 
 class ArtifactFixture(_Strict):
     collection: str = Field(min_length=1)
     type: str = "model"
+    tags: list[str] = []  # the collection's
     versions: list[VersionFixture] = []
 
 
@@ -155,10 +157,12 @@ def _load_run(store: Store, entity: str, project: str, run: RunFixture, counts: 
 
 def _load_artifact(store: Store, entity: str, project: str, art: ArtifactFixture, counts: dict[str, int]) -> None:
     cid = store.collection(entity, project, art.collection, type=art.type)
+    current = json.loads(store.one("SELECT tags FROM collection WHERE id=?", (cid,))["tags"])  # type: ignore[index]
+    store.update_collection_tags(cid, add=art.tags, remove=[t for t in current if t not in art.tags])
     for index, version in enumerate(art.versions):
-        existing = store.one("SELECT id FROM artifact WHERE sequence_id=? AND version_index=?", (cid, index))
+        existing = store.one("SELECT id, tags FROM artifact WHERE sequence_id=? AND version_index=?", (cid, index))
         if existing is None:
-            store.create_version(
+            artifact_id = store.create_version(
                 entity,
                 project,
                 art.collection,
@@ -169,9 +173,12 @@ def _load_artifact(store: Store, entity: str, project: str, art: ArtifactFixture
                 state=version.state,
                 description=version.description,
             )
+            store.update_version(artifact_id, add_tags=version.tags)
             counts["versions"] += 1
         else:
             store.set_aliases(int(existing["id"]), cid, version.aliases)
+            gone = [t for t in json.loads(existing["tags"]) if t not in version.tags]
+            store.update_version(int(existing["id"]), add_tags=version.tags, remove_tags=gone)
 
 
 def _load_link(store: Store, entity: str, project: str, link: LinkFixture, counts: dict[str, int]) -> None:

@@ -170,8 +170,12 @@ def collection_node(row: sqlite3.Row) -> Node:
         "createdAt": row["created_at"],
         "updatedAt": row["created_at"],
         "defaultArtifactType": type_node(row["project_id"], row["type"]),
-        "tags": {"edges": []},
+        "tags": {"edges": [{"node": tag_node(name)} for name in json.loads(row["tags"])]},
     }
+
+
+def tag_node(name: str) -> Node:
+    return {"id": gid("Tag", name), "name": name}
 
 
 def type_node(project_pk: int, name: str) -> Node:
@@ -188,7 +192,7 @@ def artifact_node(row: sqlite3.Row) -> Node:
         "metadata": row["metadata"],
         "ttlDurationSeconds": -1,
         "ttlIsInherited": True,
-        "tags": [],
+        "tags": [tag_node(name) for name in json.loads(row["tags"])],
         "historyStep": None,
         "state": row["state"],
         "size": 0,
@@ -708,6 +712,56 @@ def m_unlink_artifact(_: Any, info: Any, input: dict[str, Any]) -> Node:
     return {"success": True, "clientMutationId": input.get("clientMutationId")}
 
 
+def _tag_names(tags: list[dict[str, Any]] | None) -> list[str]:
+    return [t["tagName"] for t in tags or []]
+
+
+def m_update_artifact(_: Any, info: Any, input: dict[str, Any]) -> Node:
+    """Tags added and removed, description and metadata replaced; aliases go through add/deleteAliases."""
+    store = _store(info)
+    if input.get("aliases") is not None:
+        raise StoreError("updateArtifact: change aliases with addAliases / deleteAliases")
+    pk = parse_gid(input["artifactID"], "Artifact")
+    metadata = json.loads(input["metadata"]) if input.get("metadata") else None
+    store.update_version(
+        pk,
+        add_tags=_tag_names(input.get("tagsToAdd")),
+        remove_tags=_tag_names(input.get("tagsToDelete")),
+        description=input.get("description"),
+        metadata=metadata,
+    )
+    return {"artifact": _artifact_by_pk(store, pk), "clientMutationId": input.get("clientMutationId")}
+
+
+def _collection_of(store: Store, input: dict[str, Any]) -> int:
+    return store.collection_id(input["entityName"], input["projectName"], input["artifactCollectionName"])
+
+
+def m_add_collection_tags(_: Any, info: Any, input: dict[str, Any]) -> Node:
+    store = _store(info)
+    tags = store.update_collection_tags(_collection_of(store, input), add=_tag_names(input["tags"]))
+    added = set(_tag_names(input["tags"]))
+    return {"tags": [tag_node(t) for t in tags if t in added], "clientMutationId": input.get("clientMutationID")}
+
+
+def m_delete_collection_tags(_: Any, info: Any, input: dict[str, Any]) -> Node:
+    store = _store(info)
+    store.update_collection_tags(_collection_of(store, input), remove=_tag_names(input["tags"]))
+    return {"success": True, "clientMutationId": input.get("clientMutationID")}
+
+
+def m_update_collection(kind: str) -> Callable[..., Node]:
+    """``updateArtifactSequence`` / ``updateArtifactPortfolio``: a new name or description."""
+
+    def update(_: Any, info: Any, input: dict[str, Any]) -> Node:
+        store = _store(info)
+        pk = parse_gid(input[f"artifact{kind}ID"], "ArtifactCollection")
+        store.update_collection(pk, name=input.get("name"), description=input.get("description"))
+        return {"artifactCollection": _collection_by_pk(store, pk), "clientMutationId": input.get("clientMutationId")}
+
+    return update
+
+
 # -- binding ------------------------------------------------------------------------------------------------
 
 RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
@@ -726,6 +780,11 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "unlinkArtifact": m_unlink_artifact,
         "addAliases": m_add_aliases,
         "deleteAliases": m_delete_aliases,
+        "updateArtifact": m_update_artifact,
+        "createArtifactCollectionTagAssignments": m_add_collection_tags,
+        "deleteArtifactCollectionTagAssignments": m_delete_collection_tags,
+        "updateArtifactSequence": m_update_collection("Sequence"),
+        "updateArtifactPortfolio": m_update_collection("Portfolio"),
     },
     "Project": {
         "runCount": project_run_count,

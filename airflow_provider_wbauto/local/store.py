@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE TABLE IF NOT EXISTS collection (
     id INTEGER PRIMARY KEY AUTOINCREMENT, project_id INTEGER NOT NULL REFERENCES project(id),
     name TEXT NOT NULL, type TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('SEQUENCE', 'PORTFOLIO')),
-    description TEXT, created_at TEXT NOT NULL, UNIQUE (project_id, name));
+    description TEXT, created_at TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]', UNIQUE (project_id, name));
 CREATE TABLE IF NOT EXISTS artifact (
     id INTEGER PRIMARY KEY AUTOINCREMENT, sequence_id INTEGER NOT NULL REFERENCES collection(id),
     version_index INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'COMMITTED', digest TEXT NOT NULL,
@@ -60,6 +60,22 @@ CREATE INDEX IF NOT EXISTS alias_by_artifact ON alias (artifact_id);
 
 REGISTRY_PREFIX = "wandb-registry-"
 RUN_STATES = ("running", "finished", "failed", "crashed", "killed", "preempting", "preempted", "pending")
+
+
+TAG = re.compile(r"^[-\w]+( +[-\w]+)*$")  # W&B's TagInput.tagName
+
+
+def _retagged(tags: list[str], add: Sequence[str], remove: Sequence[str]) -> list[str]:
+    """Tags in the order first added, without duplicates; W&B's rule for names (at most 128 characters)."""
+    for tag in (*add, *remove):
+        if not isinstance(tag, str) or len(tag) > 128 or not TAG.match(tag):
+            raise StoreError(
+                f"tag {tag!r} is not a valid tag: letters, digits, '_', '-' and single spaces between words, "
+                "at most 128 characters"
+            )
+    gone = set(remove)
+    kept = [t for t in tags if t not in gone]
+    return kept + [t for t in dict.fromkeys(add) if t not in kept and t not in gone]
 
 
 class StoreError(ValueError):
@@ -122,6 +138,9 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(collection)")}
+        if "tags" not in columns:  # a database made before collections had tags
+            self._db.execute("ALTER TABLE collection ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'")
 
     def close(self) -> None:
         self._db.close()
@@ -413,6 +432,59 @@ class Store:
             }
             self.remove_aliases(artifact_id, collection_id, sorted(current - set(aliases)))
             self.add_aliases(artifact_id, collection_id, list(aliases))
+
+    def update_version(
+        self,
+        artifact_id: int,
+        *,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """W&B's ``updateArtifact``: tags added and removed, and the description and metadata replaced if given."""
+        with self.transaction() as db:
+            row = db.execute("SELECT tags FROM artifact WHERE id=?", (artifact_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"artifact {artifact_id} does not exist")
+            sets = {
+                "tags": json.dumps(_retagged(json.loads(row["tags"]), add_tags, remove_tags)),
+                "updated_at": now_iso(),
+            }
+            if description is not None:
+                sets["description"] = description
+            if metadata is not None:
+                sets["metadata"] = json.dumps(metadata)
+            db.execute(
+                f"UPDATE artifact SET {', '.join(f'{k}=?' for k in sets)} WHERE id=?", (*sets.values(), artifact_id)
+            )
+
+    def update_collection(self, collection_id: int, *, name: str | None = None, description: str | None = None) -> None:
+        """W&B's ``updateArtifactSequence`` / ``updateArtifactPortfolio``: rename, or describe, a collection."""
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM collection WHERE id=?", (collection_id,)).fetchone() is None:
+                raise StoreError(f"collection {collection_id} does not exist")
+            if name is not None:
+                if not name or len(name) > 128:
+                    raise StoreError(f"collection name {name!r} must be 1 to 128 characters")
+                try:
+                    db.execute("UPDATE collection SET name=? WHERE id=?", (name, collection_id))
+                except sqlite3.IntegrityError:
+                    raise StoreError(f"a collection named {name!r} already exists in this project") from None
+            if description is not None:
+                db.execute("UPDATE collection SET description=? WHERE id=?", (description, collection_id))
+
+    def update_collection_tags(
+        self, collection_id: int, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> list[str]:
+        """W&B's collection tag assignments: add and remove tags of a collection; returns its tags."""
+        with self.transaction() as db:
+            row = db.execute("SELECT tags FROM collection WHERE id=?", (collection_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"collection {collection_id} does not exist")
+            tags = _retagged(json.loads(row["tags"]), add, remove)
+            db.execute("UPDATE collection SET tags=? WHERE id=?", (json.dumps(tags), collection_id))
+            return tags
 
     def link(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 import wandb
 
@@ -87,3 +88,49 @@ def test_artifact_by_alias_versions_and_registry_links(api: wandb.Api, recorded:
     assert staging.id == latest.id
     linked = {a.id for a in v0.linked_artifacts}
     assert linked == {v0.id}
+
+
+def test_tags_of_versions_and_collections_read_and_written_by_the_sdk(
+    backend: LocalWandb, api: wandb.Api, entity: str
+) -> None:
+    fixture = json.loads((DATA / "mnist.json").read_text())
+    fixture["entity"] = entity
+    collection = fixture["projects"][0]["artifacts"][0]
+    collection["tags"] = ["vision"]
+    collection["versions"][0]["tags"] = ["reviewed"]
+    load(backend.store, fixture)
+    v0 = api.artifact(f"{entity}/mnist/mnist-model:v0")
+    assert v0.tags == ["reviewed"]
+    assert api.artifact_collection("model", f"{entity}/mnist/mnist-model").tags == ["vision"]
+
+    v0.tags = ["prod ready"]  # UpdateArtifact: tagsToAdd ["prod ready"], tagsToDelete ["reviewed"]
+    v0.save()
+    assert api.artifact(f"{entity}/mnist/mnist-model:v0").tags == ["prod ready"]
+    coll = api.artifact_collection("model", f"{entity}/mnist/mnist-model")
+    coll.tags = ["vision", "mnist"]  # UpdateArtifactSequence, then AddArtifactCollectionTags
+    coll.description = "the digit classifier"
+    coll.save()
+    again = api.artifact_collection("model", f"{entity}/mnist/mnist-model")
+    assert sorted(again.tags) == ["mnist", "vision"] and again.description == "the digit classifier"
+    again.tags = ["mnist"]  # DeleteArtifactCollectionTags
+    again.save()
+    assert api.artifact_collection("model", f"{entity}/mnist/mnist-model").tags == ["mnist"]
+    # the provider's own reads see what the SDK wrote
+    (member,) = [m for m in backend.store.query("SELECT tags FROM artifact") if "prod ready" in m["tags"]]
+    assert json.loads(member["tags"]) == ["prod ready"]
+
+
+def test_a_bad_tag_is_refused_and_changes_nothing(backend: LocalWandb, api: wandb.Api, entity: str) -> None:
+    """The SDK checks tag names itself; a client that does not gets a GraphQL error naming the tag."""
+    from wandb.sdk.artifacts._generated.operations import UPDATE_ARTIFACT_GQL
+
+    fixture = json.loads((DATA / "mnist.json").read_text())
+    fixture["entity"] = entity
+    load(backend.store, fixture)
+    v0 = api.artifact(f"{entity}/mnist/mnist-model:v0")
+    tags = [{"tagName": "fine"}, {"tagName": "not/ok"}]
+    variables = {"input": {"artifactID": v0.id, "tagsToAdd": tags}}
+    answer = httpx.post(f"{backend.url}/graphql", json={"query": UPDATE_ARTIFACT_GQL, "variables": variables},
+                        auth=("api", API_KEY), timeout=30).json()  # fmt: skip
+    assert "tag 'not/ok' is not a valid tag" in answer["errors"][0]["message"]
+    assert api.artifact(f"{entity}/mnist/mnist-model:v0").tags == []  # nothing of it was applied

@@ -276,6 +276,10 @@ def test_history_reads_use_the_step_index(tmp_path: Any) -> None:
             },
             "_step 1 must be an integer after 2",
         ),
+        (
+            {"entity": "x", "projects": [{"name": "p", "artifacts": [{"collection": "c", "tags": ["a/b"]}]}]},
+            "tag 'a/b' is not a valid tag",
+        ),
     ],
 )
 def test_bad_fixtures_are_rejected_and_nothing_stays(tmp_path: Any, data: Any, message: str) -> None:
@@ -319,4 +323,15 @@ def test_load_is_an_upsert(tmp_path: Any) -> None:
     assert [r["step"] for r in store.query("SELECT step FROM history ORDER BY step")] == [0, 1]
     assert store.query("SELECT state FROM run")[0]["state"] == "finished"
     assert sorted(r["alias"] for r in store.query("SELECT alias FROM alias")) == ["b"]
+    store.close()
+
+
+def test_fixture_tags_are_set_to_the_lists_given(tmp_path: Any) -> None:
+    store = Store(str(tmp_path / "t.db"))
+    art = {"collection": "m", "tags": ["vision", "mnist"], "versions": [{"tags": ["reviewed", "prod ready"]}]}
+    load(store, {"entity": "x", "projects": [{"name": "p", "artifacts": [art]}]})
+    art = {"collection": "m", "tags": ["mnist"], "versions": [{"tags": ["prod ready", "gold"]}]}
+    load(store, {"entity": "x", "projects": [{"name": "p", "artifacts": [art]}]})
+    assert json.loads(store.query("SELECT tags FROM collection")[0]["tags"]) == ["mnist"]
+    assert json.loads(store.query("SELECT tags FROM artifact")[0]["tags"]) == ["prod ready", "gold"]
     store.close()
