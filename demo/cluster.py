@@ -170,11 +170,22 @@ class AirflowCluster:
             self._token = answer.json()["access_token"]
         return self._token
 
-    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+    def api(self, method: str, path: str, attempts: int = 5, **kwargs: Any) -> Any:
+        """A REST call; a 5xx or a dropped connection is retried (SQLite can be locked for a moment
+        while the scheduler writes: seen as a 500 on a loaded machine), at most ``attempts`` times."""
         headers = {"Authorization": f"Bearer {self.token()}"}
-        answer = httpx.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
-        answer.raise_for_status()
-        return answer.json()
+        for attempt in range(1, attempts + 1):
+            try:
+                answer = httpx.request(method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs)
+            except httpx.TransportError:
+                if attempt == attempts:
+                    raise
+            else:
+                if answer.status_code < 500 or attempt == attempts:
+                    answer.raise_for_status()
+                    return answer.json()
+            time.sleep(0.5 * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
 
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         runs: list[dict[str, Any]] = self.api("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1000})["dag_runs"]

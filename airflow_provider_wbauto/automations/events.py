@@ -322,7 +322,40 @@ class OnAddArtifactAlias(_ArtifactEventBase):
     scope_hint = "an artifact collection or a project"
 
 
-Event = OnRunMetric | OnRunState | OnCreateArtifact | OnLinkArtifact | OnUnlinkArtifact | OnAddArtifactAlias
+class OnAddArtifactTag(_ArtifactEventBase):
+    """A tag is assigned to a version (``ArtifactEvent.tag == "prod"`` filters it)."""
+
+    wire_type = "ADD_ARTIFACT_TAG"
+    allowed_scopes = OnAddArtifactAlias.allowed_scopes
+    scope_hint = OnAddArtifactAlias.scope_hint
+
+
+class OnRemoveArtifactTag(_ArtifactEventBase):
+    """A tag is removed from a version."""
+
+    wire_type = "REMOVE_ARTIFACT_TAG"
+    allowed_scopes = OnAddArtifactAlias.allowed_scopes
+    scope_hint = OnAddArtifactAlias.scope_hint
+
+
+class OnAddCollectionTag(_ArtifactEventBase):
+    """A tag is assigned to an artifact collection."""
+
+    wire_type = "ADD_COLLECTION_TAG"
+    allowed_scopes = OnAddArtifactAlias.allowed_scopes
+    scope_hint = OnAddArtifactAlias.scope_hint
+
+
+class OnRemoveCollectionTag(_ArtifactEventBase):
+    """A tag is removed from an artifact collection."""
+
+    wire_type = "REMOVE_COLLECTION_TAG"
+    allowed_scopes = OnAddArtifactAlias.allowed_scopes
+    scope_hint = OnAddArtifactAlias.scope_hint
+
+
+TagEvent = OnAddArtifactTag | OnRemoveArtifactTag | OnAddCollectionTag | OnRemoveCollectionTag
+Event = OnRunMetric | OnRunState | OnCreateArtifact | OnLinkArtifact | OnUnlinkArtifact | OnAddArtifactAlias | TagEvent
 EVENTS_BY_WIRE: dict[str, type[_Event]] = {
     "RUN_METRIC": OnRunMetric,
     "RUN_METRIC_CHANGE": OnRunMetric,
@@ -332,11 +365,26 @@ EVENTS_BY_WIRE: dict[str, type[_Event]] = {
     "LINK_MODEL": OnLinkArtifact,
     "LINK_ARTIFACT": OnLinkArtifact,
     "UNLINK_ARTIFACT": OnUnlinkArtifact,
+    "ADD_ARTIFACT_TAG": OnAddArtifactTag,
+    "REMOVE_ARTIFACT_TAG": OnRemoveArtifactTag,
+    "ADD_COLLECTION_TAG": OnAddCollectionTag,
+    "REMOVE_COLLECTION_TAG": OnRemoveCollectionTag,
     "ADD_ARTIFACT_ALIAS": OnAddArtifactAlias,
 }
 EVENTS_BY_NAME: dict[str, type[_Event]] = {
     cls.__name__: cls
-    for cls in (OnRunMetric, OnRunState, OnCreateArtifact, OnLinkArtifact, OnUnlinkArtifact, OnAddArtifactAlias)
+    for cls in (
+        OnRunMetric,
+        OnRunState,
+        OnCreateArtifact,
+        OnLinkArtifact,
+        OnUnlinkArtifact,
+        OnAddArtifactAlias,
+        OnAddArtifactTag,
+        OnRemoveArtifactTag,
+        OnAddCollectionTag,
+        OnRemoveCollectionTag,
+    )
 }
 
 

@@ -73,6 +73,8 @@ class MembershipInfo(TypedDict):
     source_project: str
     source_collection: str
     source_version_index: int
+    artifact_tags: list[str]
+    collection_tags: list[str]
 
 
 RUN_FIELDS = "name displayName state createdAt heartbeatAt historyLineCount historyKeys tags"
@@ -84,8 +86,8 @@ RUNS_QUERY = """query WbautoRuns($entity: String!, $project: String!, $filters: 
       edges { node { FIELDS } cursor } pageInfo { endCursor hasNextPage } } } }"""
 
 MEMBERSHIP_FIELDS = """id versionIndex createdAt aliases { id alias }
-  artifactCollection { __typename name }
-  artifact { id state createdAt metadata versionIndex artifactType { name }
+  artifactCollection { __typename name tags { edges { node { name } } } }
+  artifact { id state createdAt metadata versionIndex artifactType { name } tags { name }
     artifactSequence { name project { name } } }"""
 
 MEMBERSHIPS_PAGE = """artifactMemberships(after: $cursor, first: $perPage) {
@@ -469,4 +471,6 @@ def _membership(node: dict[str, Any]) -> MembershipInfo:
         source_project=seq["project"]["name"],
         source_collection=seq["name"],
         source_version_index=int(art["versionIndex"]),
+        artifact_tags=[t["name"] for t in art.get("tags") or []],
+        collection_tags=[e["node"]["name"] for e in (coll.get("tags") or {}).get("edges", [])],
     )

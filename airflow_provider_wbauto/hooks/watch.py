@@ -42,11 +42,15 @@ from ..automations.events import (
     TERMINAL_STATES,
     Event,
     OnAddArtifactAlias,
+    OnAddArtifactTag,
+    OnAddCollectionTag,
     OnCreateArtifact,
     OnLinkArtifact,
+    OnRemoveArtifactTag,
     OnRunMetric,
     OnRunState,
     OnUnlinkArtifact,
+    TagEvent,
 )
 from ..automations.scopes import Scope
 from ..evaluation.mongo import matches
@@ -418,6 +422,9 @@ def _poll_artifacts(watch: Watch, cursor: Cursor | None, shared: Snapshot | None
         members, missing = shared.members, shared.absent
     else:
         members, missing = yield from _or_nothing(_read_members(scope, stream_of(event)))
+    if isinstance(event, TagEvent):
+        events, tags = _tag_changes(watch, cursor, members)
+        return events, _with_absent(tags, missing)
     found = list(_subjects(watch, members))
     if isinstance(event, OnUnlinkArtifact):
         return _unlinked(watch, cursor, found), _with_absent({"linked": _linked(found)}, missing)
@@ -454,10 +461,89 @@ def _unlinked(watch: Watch, cursor: Cursor | None, found: list[tuple[str, str, S
                 id=membership, collection=collection, collection_type="PORTFOLIO", version_index=index,
                 created_at="", aliases=[], artifact_id=artifact, artifact_state="COMMITTED", artifact_created_at="",
                 artifact_metadata={}, artifact_type=kind, source_project="", source_collection="",
-                source_version_index=-1,
+                source_version_index=-1, artifact_tags=[], collection_tags=[],
             )  # fmt: skip
             events.append(_artifact_payload(watch, m, f"unlink/{membership}", None))
     return events
+
+
+Tagged = list[Any]  # [generation, collection, version index, artifact id, type, tag]; no version: a collection's
+UNTAGGED_KEPT = 500  # removed (version or collection, tag) pairs whose generation is remembered
+
+
+def _tag_changes(watch: Watch, cursor: Cursor | None, members: list[MembershipInfo]) -> tuple[list[Payload], Cursor]:
+    """Tags that appeared (add events) or disappeared (remove events) since the cursor.
+
+    A pair removed and added again is a new pair: each appearance has a generation, in every event's
+    id, so a re-added tag is not taken for the first one. The cursor holds the pairs present (with
+    what their removal will report) and the generations of recently removed ones."""
+    event = watch.event
+    adding = isinstance(event, OnAddArtifactTag | OnAddCollectionTag)
+    now = _tags_present(watch, members)
+    before: dict[str, Tagged] | None = dict(cursor.get("tagged", {})) if cursor else None
+    gone: dict[str, int] = dict(cursor.get("untagged", {})) if cursor else {}
+    tagged: dict[str, Tagged] = {}
+    events: list[Payload] = []
+    for key, (stamp, info) in sorted(now.items()):
+        if before is not None and key in before:
+            tagged[key] = before[key]
+            continue
+        tagged[key] = [gone.pop(key, 0) + 1, *info]
+        if adding and (before is not None or _at_or_after(stamp, watch.since)):
+            events.append(_tag_payload(watch, tagged[key]))
+    for key, record in sorted((before or {}).items()):
+        if key not in now:
+            gone[key] = record[0]
+            if not adding:
+                events.append(_tag_payload(watch, record))
+    return events, {"tagged": tagged, "untagged": dict(list(gone.items())[-UNTAGGED_KEPT:])}
+
+
+def _tags_present(watch: Watch, members: list[MembershipInfo]) -> dict[str, tuple[str, list[Any]]]:
+    """``short hash -> (occurred_at for since, [collection, version index, artifact id, type, tag])`` of
+    the (version, tag) or (collection, tag) pairs present now that match the filter."""
+    event = watch.event
+    assert isinstance(event, TagEvent)
+    versions = isinstance(event, OnAddArtifactTag | OnRemoveArtifactTag)
+    out: dict[str, tuple[str, list[Any]]] = {}
+    for m in members:
+        record: dict[str, Any] = {"collection": m["collection"]}
+        if versions:
+            record |= {"alias": [a["alias"] for a in m["aliases"]], "metadata": m["artifact_metadata"]}
+        for tag in m["artifact_tags"] if versions else m["collection_tags"]:
+            if not matches(event.filter, {**record, "tag": tag}):
+                continue
+            info = (
+                [m["collection"], m["version_index"], m["artifact_id"]] if versions else [m["collection"], None, None]
+            )
+            out.setdefault(
+                _short(_tag_subject([0, *info, "", tag])), (m["created_at"], [*info, m["artifact_type"], tag])
+            )
+    return out
+
+
+def _tag_subject(record: Tagged) -> str:
+    _, collection, _, artifact, _, tag = record
+    return f"artifact/{artifact}/{tag}" if artifact is not None else f"collection/{collection}/{tag}"
+
+
+def _tag_payload(watch: Watch, record: Tagged) -> Payload:
+    """A tag event: the version's fields (or only the collection's) and the tag; seen now (W&B has no time)."""
+    generation, collection, index, artifact, kind, tag = record
+    scope = watch.event.scope
+    subject = f"{_tag_subject(record)}/{generation}"
+    url = f"artifacts/{kind}/{collection}" + ("" if index is None else f"/v{index}")
+    out = _payload(watch, watch.event.event_type, subject, wire_time(datetime.now(UTC)), url) | {
+        "artifact_collection_name": collection,
+        "tag": tag,
+    }
+    if index is not None:
+        out |= {
+            "artifact_version": f"wandb-artifact://_id/{artifact}",
+            "artifact_version_string": f"{scope.entity}/{scope.project}/{collection}:v{index}",
+            "artifact_version_index": index,
+        }
+    return out
 
 
 def _subjects(watch: Watch, members: list[MembershipInfo]) -> Iterator[tuple[str, str, Subject]]:

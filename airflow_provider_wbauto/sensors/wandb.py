@@ -34,8 +34,12 @@ from pydantic import TypeAdapter, ValidationError
 from ..automations.events import (
     Event,
     OnAddArtifactAlias,
+    OnAddArtifactTag,
+    OnAddCollectionTag,
     OnCreateArtifact,
     OnLinkArtifact,
+    OnRemoveArtifactTag,
+    OnRemoveCollectionTag,
     OnRunMetric,
     OnRunState,
     OnUnlinkArtifact,
@@ -346,6 +350,58 @@ class ArtifactAliasSensor(WandbEventSensor):
     event_class = OnAddArtifactAlias
 
 
+class ArtifactTagAddedSensor(WandbEventSensor):
+    """A tag is assigned to a version (``OnAddArtifactTag``); removed and assigned again is a new event.
+
+    :param scope: an artifact collection, a registry collection, a project or a registry.
+    :param filter: the tag to watch (``ArtifactEvent.tag == "prod"``, ``.matches_regex(...)``), or ``None``
+        for any tag.
+
+    The other parameters are ``WandbEventSensor``'s.
+    """
+
+    event_class = OnAddArtifactTag
+
+
+class ArtifactTagRemovedSensor(WandbEventSensor):
+    """A tag is removed from a version (``OnRemoveArtifactTag``); removed and assigned again is a new event.
+
+    :param scope: an artifact collection, a registry collection, a project or a registry.
+    :param filter: the tag to watch (``ArtifactEvent.tag == "prod"``, ``.matches_regex(...)``), or ``None``
+        for any tag.
+
+    The other parameters are ``WandbEventSensor``'s.
+    """
+
+    event_class = OnRemoveArtifactTag
+
+
+class CollectionTagAddedSensor(WandbEventSensor):
+    """A tag is assigned to an artifact collection (``OnAddCollectionTag``); removed and assigned again is a new event.
+
+    :param scope: an artifact collection, a registry collection, a project or a registry.
+    :param filter: the tag to watch (``ArtifactEvent.tag == "prod"``, ``.matches_regex(...)``), or ``None``
+        for any tag.
+
+    The other parameters are ``WandbEventSensor``'s.
+    """
+
+    event_class = OnAddCollectionTag
+
+
+class CollectionTagRemovedSensor(WandbEventSensor):
+    """A tag is removed from an artifact collection (``OnRemoveCollectionTag``); re-adding it is a new event.
+
+    :param scope: an artifact collection, a registry collection, a project or a registry.
+    :param filter: the tag to watch (``ArtifactEvent.tag == "prod"``, ``.matches_regex(...)``), or ``None``
+        for any tag.
+
+    The other parameters are ``WandbEventSensor``'s.
+    """
+
+    event_class = OnRemoveCollectionTag
+
+
 SENSORS_BY_EVENT: dict[type[Event], type[WandbEventSensor]] = {
     cls.event_class: cls
     for cls in (
@@ -355,5 +411,9 @@ SENSORS_BY_EVENT: dict[type[Event], type[WandbEventSensor]] = {
         ArtifactLinkedSensor,
         ArtifactUnlinkedSensor,
         ArtifactAliasSensor,
+        ArtifactTagAddedSensor,
+        ArtifactTagRemovedSensor,
+        CollectionTagAddedSensor,
+        CollectionTagRemovedSensor,
     )
 }

@@ -121,6 +121,21 @@ CASES: list[tuple[str, Any, Any, str]] = [
         ours.OnUnlinkArtifact(scope="acme/mnist/model", filter=ours.ArtifactEvent.alias.matches_regex("^prod")),
         COLLECTION_ID,
     ),
+    *(
+        (
+            f"{name}, tag filter",
+            getattr(sdk, name)(scope=SDK_COLLECTION, filter=sdk.ArtifactEvent.tag.eq("prod")),
+            getattr(ours, name)(scope="acme/mnist/model", filter=ours.ArtifactEvent.tag.eq("prod")),
+            COLLECTION_ID,
+        )
+        for name in ("OnAddArtifactTag", "OnRemoveArtifactTag", "OnAddCollectionTag", "OnRemoveCollectionTag")
+    ),
+    (
+        "collection tag added, any tag",
+        sdk.OnAddCollectionTag(scope=SDK_COLLECTION),
+        ours.OnAddCollectionTag(scope="acme/mnist/model"),
+        COLLECTION_ID,
+    ),
 ]
 
 

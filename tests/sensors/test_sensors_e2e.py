@@ -213,3 +213,58 @@ def test_artifact_alias(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
     )
     assert pairs(readded) == [(1, "production")]
     assert readded[0]["event_id"] != moved[0]["event_id"]  # removed and re-added: a new event
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_version_tags_added_removed_and_added_again(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
+    store = wandb_conn.store
+    v0 = store.create_version(entity, "p", "model")
+    v1 = store.create_version(entity, "p", "model")
+    store.update_version(v0, add_tags=["prod"])  # before the watch: never fires
+    added = sensor_dag("ArtifactTagAddedSensor", f"scope='{entity}/p/model', filter=ArtifactEvent.tag == 'prod'", mode)
+    removed = sensor_dag("ArtifactTagRemovedSensor", f"scope='{entity}/p/model'", mode)
+    events = fired(
+        wandb_conn,
+        added,
+        [lambda s: s.update_version(v1, add_tags=["staging"]), lambda s: s.update_version(v1, add_tags=["prod"])],
+    )
+    assert [(e["event_type"], e["artifact_version_index"], e["tag"]) for e in events] == [
+        ("ADD_ARTIFACT_TAG", 1, "prod")
+    ]
+    first = events[0]["event_id"]
+
+    gone = fired(wandb_conn, removed, [lambda s: s.update_version(v0, remove_tags=["prod"])])
+    assert [(e["event_type"], e["artifact_version_index"], e["tag"]) for e in gone] == [
+        ("REMOVE_ARTIFACT_TAG", 0, "prod")
+    ]
+
+    # v1 loses "prod" and gets it back: a new pair, a new event id
+    back = fired(
+        wandb_conn,
+        added,
+        [lambda s: s.update_version(v1, remove_tags=["prod"]), lambda s: s.update_version(v1, add_tags=["prod"])],
+    )
+    assert [(e["artifact_version_index"], e["tag"]) for e in back] == [(1, "prod")] and back[0]["event_id"] != first
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_collection_tags_added_and_removed(wandb_conn: LocalWandb, entity: str, mode: str) -> None:
+    store = wandb_conn.store
+    store.create_version(entity, "p", "model")
+    store.create_version(entity, "p", "data", type="dataset")
+    model, data = store.collection_id(entity, "p", "model"), store.collection_id(entity, "p", "data")
+    added = sensor_dag("CollectionTagAddedSensor", f"scope='{entity}/p'", mode)
+    removed = sensor_dag("CollectionTagRemovedSensor", f"scope='{entity}/p'", mode)
+
+    def tag_both(s: Store) -> None:
+        with s.transaction():  # one write: a poll sees both tags or neither
+            s.update_collection_tags(model, add=["vision"])
+            s.update_collection_tags(data, add=["raw"])
+
+    events = fired(wandb_conn, added, [tag_both])
+    assert sorted((e["artifact_collection_name"], e["tag"]) for e in events) == [("data", "raw"), ("model", "vision")]
+    assert all(e["event_type"] == "ADD_COLLECTION_TAG" and "artifact_version" not in e for e in events)
+    gone = fired(wandb_conn, removed, [lambda s: s.update_collection_tags(model, remove=["vision"])])
+    assert [(e["event_type"], e["artifact_collection_name"], e["tag"]) for e in gone] == [
+        ("REMOVE_COLLECTION_TAG", "model", "vision")
+    ]
