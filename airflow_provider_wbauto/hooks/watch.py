@@ -507,22 +507,19 @@ def _tags_present(watch: Watch, members: list[MembershipInfo]) -> dict[str, tupl
     versions = isinstance(event, OnAddArtifactTag | OnRemoveArtifactTag)
     out: dict[str, tuple[str, list[Any]]] = {}
     for m in members:
-        record: dict[str, Any] = {"collection": m["collection"]}
+        fields: dict[str, Any] = {"collection": m["collection"]}
         if versions:
-            record |= {"alias": [a["alias"] for a in m["aliases"]], "metadata": m["artifact_metadata"]}
+            fields |= {"alias": [a["alias"] for a in m["aliases"]], "metadata": m["artifact_metadata"]}
         for tag in m["artifact_tags"] if versions else m["collection_tags"]:
-            if not matches(event.filter, {**record, "tag": tag}):
-                continue
-            info = (
-                [m["collection"], m["version_index"], m["artifact_id"]] if versions else [m["collection"], None, None]
-            )
-            out.setdefault(
-                _short(_tag_subject([0, *info, "", tag])), (m["created_at"], [*info, m["artifact_type"], tag])
-            )
+            if matches(event.filter, {**fields, "tag": tag}):
+                version = (m["version_index"], m["artifact_id"]) if versions else (None, None)
+                info = [m["collection"], *version, m["artifact_type"], tag]
+                out.setdefault(_short(_tag_subject([0, *info])), (m["created_at"], info))
     return out
 
 
 def _tag_subject(record: Tagged) -> str:
+    """What a tag event is about: the version's or the collection's pair (without its generation)."""
     _, collection, _, artifact, _, tag = record
     return f"artifact/{artifact}/{tag}" if artifact is not None else f"collection/{collection}/{tag}"
 
