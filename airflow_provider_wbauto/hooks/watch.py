@@ -457,13 +457,9 @@ def _unlinked(watch: Watch, cursor: Cursor | None, found: list[tuple[str, str, S
     events = []
     for key, (membership, collection, index, artifact, kind) in cursor.get("linked", {}).items():
         if key not in now:
-            m = MembershipInfo(
-                id=membership, collection=collection, collection_type="PORTFOLIO", version_index=index,
-                created_at="", aliases=[], artifact_id=artifact, artifact_state="COMMITTED", artifact_created_at="",
-                artifact_metadata={}, artifact_type=kind, source_project="", source_collection="",
-                source_version_index=-1, artifact_tags=[], collection_tags=[],
-            )  # fmt: skip
-            events.append(_artifact_payload(watch, m, f"unlink/{membership}", None))
+            seen = wire_time(datetime.now(UTC))
+            payload = _version_payload(watch, f"unlink/{membership}", seen, collection, index, artifact, kind)
+            events.append(payload | {"artifact_metadata": {}, "alias": None, "aliases": []})  # gone with the link
     return events
 
 
@@ -527,20 +523,14 @@ def _tag_subject(record: Tagged) -> str:
 def _tag_payload(watch: Watch, record: Tagged) -> Payload:
     """A tag event: the version's fields (or only the collection's) and the tag; seen now (W&B has no time)."""
     generation, collection, index, artifact, kind, tag = record
-    scope = watch.event.scope
-    subject = f"{_tag_subject(record)}/{generation}"
-    url = f"artifacts/{kind}/{collection}" + ("" if index is None else f"/v{index}")
-    out = _payload(watch, watch.event.event_type, subject, wire_time(datetime.now(UTC)), url) | {
-        "artifact_collection_name": collection,
-        "tag": tag,
-    }
-    if index is not None:
-        out |= {
-            "artifact_version": f"wandb-artifact://_id/{artifact}",
-            "artifact_version_string": f"{scope.entity}/{scope.project}/{collection}:v{index}",
-            "artifact_version_index": index,
+    subject, seen = f"{_tag_subject(record)}/{generation}", wire_time(datetime.now(UTC))
+    if index is None:
+        url = f"artifacts/{kind}/{collection}"
+        return _payload(watch, watch.event.event_type, subject, seen, url) | {
+            "artifact_collection_name": collection,
+            "tag": tag,
         }
-    return out
+    return _version_payload(watch, subject, seen, collection, index, artifact, kind) | {"tag": tag}
 
 
 def _subjects(watch: Watch, members: list[MembershipInfo]) -> Iterator[tuple[str, str, Subject]]:
@@ -569,20 +559,27 @@ def _subjects(watch: Watch, members: list[MembershipInfo]) -> Iterator[tuple[str
 
 
 def _artifact_payload(watch: Watch, m: MembershipInfo, subject: str, alias: str | None) -> Payload:
-    event = watch.event
-    scope = event.scope
     occurred = {
         "CREATE_ARTIFACT": m["artifact_created_at"],
         "LINK_MODEL": m["created_at"],
-    }.get(event.event_type) or wire_time(datetime.now(UTC))  # W&B does not say when an alias was added
-    version = f"v{m['version_index']}"
-    url = f"artifacts/{m['artifact_type']}/{m['collection']}/{version}"
-    return _payload(watch, event.event_type, subject, occurred, url) | {
-        "artifact_collection_name": m["collection"],
-        "artifact_version": f"wandb-artifact://_id/{m['artifact_id']}",
-        "artifact_version_string": f"{scope.entity}/{scope.project}/{m['collection']}:{version}",
-        "artifact_version_index": m["version_index"],
+    }.get(watch.event.event_type) or wire_time(datetime.now(UTC))  # W&B does not say when an alias was added
+    return _version_payload(
+        watch, subject, occurred, m["collection"], m["version_index"], m["artifact_id"], m["artifact_type"]
+    ) | {
         "artifact_metadata": m["artifact_metadata"],
         "alias": alias,
         "aliases": [a["alias"] for a in m["aliases"]],
+    }
+
+
+def _version_payload(
+    watch: Watch, subject: str, occurred_at: str, collection: str, index: int, artifact: str, kind: str
+) -> Payload:
+    """The fields of every event about a version: the common ones, its collection and the version."""
+    scope = watch.event.scope
+    return _payload(watch, watch.event.event_type, subject, occurred_at, f"artifacts/{kind}/{collection}/v{index}") | {
+        "artifact_collection_name": collection,
+        "artifact_version": f"wandb-artifact://_id/{artifact}",
+        "artifact_version_string": f"{scope.entity}/{scope.project}/{collection}:v{index}",
+        "artifact_version_index": index,
     }
