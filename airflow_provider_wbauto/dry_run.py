@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .automations.automation import Automation
-from .automations.events import Event, OnRunMetric, OnRunState
+from .automations.events import OnRunMetric, OnRunState
 from .hooks.wandb import WandbHook, read_runs
-from .hooks.watch import Payload, Watch, normalise_since, parse_time, poll
+from .hooks.watch import Payload, Watch, normalise_since, parse_time, poll, project_of, project_watches
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -51,30 +51,35 @@ def dry_run(
     if start is None or end == "beginning":
         raise ValueError("since must be an ISO time or 'beginning', until an ISO time")
     watch = Watch(automation.event, automation.name, since=start, app_url=WandbHook.app_url(hook.endpoint))
-    events = [e for watch_of_one in _split(watch, hook, progress) for e in hook.run(poll(watch_of_one, None))[0]]
+    watches = hook.run(project_watches(watch))
+    events = [e for watch_of_one in _split(watches, hook, progress) for e in hook.run(poll(watch_of_one, None))[0]]
     if end is not None:
         events = [e for e in events if parse_time(e["occurred_at"]) <= parse_time(end)]
     events.sort(key=lambda e: (parse_time(e["occurred_at"]), e.get("run_id", ""), e.get("step", 0)))
     return DryRun(automation, start, until, events)
 
 
-def _split(watch: Watch, hook: WandbHook, progress: Progress | None) -> Iterator[Watch]:
-    """The watch of each run of the scope (run events), or the watch itself (artifact events)."""
-    event = watch.event
-    if not isinstance(event, OnRunMetric | OnRunState):
-        yield watch
+def _split(watches: list[Watch], hook: WandbHook, progress: Progress | None) -> Iterator[Watch]:
+    """The watch of each run of each project (run events), or the project watches (artifact events)."""
+    if not all(isinstance(w.event, OnRunMetric | OnRunState) for w in watches):
+        yield from watches
         if progress:
             progress(1, 1)
         return
-    scope = event.scope
-    runs = hook.run(read_runs(scope.entity, scope.project, filters=event.filter.run or None))
+    per_run = [one for watch in watches for one in _per_run(watch, hook)]
     if progress:
-        progress(0, len(runs))
-    for done, run in enumerate(runs, 1):
-        one: Event = event.model_copy(update={"filter": event.filter & {"name": run["id"]}})
-        yield replace(watch, event=one)
+        progress(0, len(per_run))
+    for done, one in enumerate(per_run, 1):
+        yield one
         if progress:
-            progress(done, len(runs))
+            progress(done, len(per_run))
+
+
+def _per_run(watch: Watch, hook: WandbHook) -> list[Watch]:
+    event = watch.event
+    assert isinstance(event, OnRunMetric | OnRunState)
+    runs = hook.run(read_runs(*project_of(event.scope), filters=event.filter.run or None))
+    return [replace(watch, event=event.model_copy(update={"filter": event.filter & {"name": r["id"]}})) for r in runs]
 
 
 EVENT_COLUMNS = ("TIME", "SUBJECT", "STEP", "VALUE")

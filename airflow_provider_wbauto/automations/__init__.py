@@ -24,7 +24,7 @@ from .events import (
 )
 from .expressions import FilterableField, FilterExpr
 from .metric_filters import MetricChangeFilter, MetricThresholdFilter, MetricZScoreFilter
-from .scopes import Scope
+from .scopes import OrgScope, Scope, TeamScope
 
 __all__ = [
     "ArtifactEvent",
@@ -47,6 +47,7 @@ __all__ = [
     "OnRunMetric",
     "OnRunState",
     "OnUnlinkArtifact",
+    "OrgScope",
     "RunEvent",
     "RunMetricFilter",
     "RunStateFilter",
@@ -55,5 +56,6 @@ __all__ = [
     "SendWebhook",
     "SlackIntegration",
     "StateFilter",
+    "TeamScope",
     "WebhookIntegration",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self, get_args
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -177,7 +177,7 @@ class _Event(BaseModel):
     @classmethod
     def _scope_kind(cls, scope: Scope) -> Scope:
         if scope.kind not in cls.allowed_scopes:
-            raise ValueError(f"{cls.__name__} takes {cls.scope_hint}; got a {scope.kind} scope {str(scope)!r}")
+            raise ValueError(f"{cls.__name__} takes {cls.scope_hint}; got the {scope.kind} scope {str(scope)!r}")
         return scope
 
     @property
@@ -224,8 +224,9 @@ def _unwrap_and(run: dict[str, Any]) -> dict[str, Any]:
 
 
 class _RunEventBase(_Event):
-    allowed_scopes = ("project", "registry")
-    scope_hint = "a project scope 'entity/project'"
+    # W&B takes a project or an entity; registries hold no runs, nor do an organization's own projects.
+    allowed_scopes = ("project", "team")
+    scope_hint = "a project scope 'entity/project' or a team scope 'team:<entity>'"
 
     filter: RunMetricFilter | RunStateFilter
 
@@ -279,6 +280,8 @@ def _artifact_filter(value: Any) -> Any:
 
 class _ArtifactEventBase(_Event):
     wire_type: ClassVar[str]
+    allowed_scopes = get_args(ScopeKind)  # W&B takes every scope but for OnCreateArtifact
+    scope_hint = "any scope"
 
     filter: Annotated[MongoFilter, BeforeValidator(_artifact_filter)] = Field(default_factory=dict)
 
@@ -302,56 +305,42 @@ class OnLinkArtifact(_ArtifactEventBase):
     """A version is linked into a registry (or a portfolio collection)."""
 
     wire_type = "LINK_MODEL"
-    allowed_scopes = ("registry", "registry_collection", "project", "collection")
-    scope_hint = "a registry, a registry collection or a project"
 
 
 class OnUnlinkArtifact(_ArtifactEventBase):
     """A version's link into a registry (portfolio) collection ends: it is unlinked."""
 
     wire_type = "UNLINK_ARTIFACT"
-    allowed_scopes = OnLinkArtifact.allowed_scopes
-    scope_hint = OnLinkArtifact.scope_hint
 
 
 class OnAddArtifactAlias(_ArtifactEventBase):
     """An alias (``production``, ...) is added to a version."""
 
     wire_type = "ADD_ARTIFACT_ALIAS"
-    allowed_scopes = ("collection", "registry_collection", "project", "registry")
-    scope_hint = "an artifact collection or a project"
 
 
 class OnAddArtifactTag(_ArtifactEventBase):
     """A tag is assigned to a version (``ArtifactEvent.tag == "prod"`` filters it)."""
 
     wire_type = "ADD_ARTIFACT_TAG"
-    allowed_scopes = OnAddArtifactAlias.allowed_scopes
-    scope_hint = OnAddArtifactAlias.scope_hint
 
 
 class OnRemoveArtifactTag(_ArtifactEventBase):
     """A tag is removed from a version."""
 
     wire_type = "REMOVE_ARTIFACT_TAG"
-    allowed_scopes = OnAddArtifactAlias.allowed_scopes
-    scope_hint = OnAddArtifactAlias.scope_hint
 
 
 class OnAddCollectionTag(_ArtifactEventBase):
     """A tag is assigned to an artifact collection."""
 
     wire_type = "ADD_COLLECTION_TAG"
-    allowed_scopes = OnAddArtifactAlias.allowed_scopes
-    scope_hint = OnAddArtifactAlias.scope_hint
 
 
 class OnRemoveCollectionTag(_ArtifactEventBase):
     """A tag is removed from an artifact collection."""
 
     wire_type = "REMOVE_COLLECTION_TAG"
-    allowed_scopes = OnAddArtifactAlias.allowed_scopes
-    scope_hint = OnAddArtifactAlias.scope_hint
 
 
 TagEvent = OnAddArtifactTag | OnRemoveArtifactTag | OnAddCollectionTag | OnRemoveCollectionTag

@@ -405,6 +405,38 @@ def _merge_by_step(per_key: Iterable[list[dict[str, Any]]]) -> list[dict[str, An
     return [rows[s] for s in sorted(rows)]
 
 
+PROJECTS_QUERY = """query WbautoProjects($entity: String!, $cursor: String, $perPage: Int) {
+  models(entityName: $entity, after: $cursor, first: $perPage) {
+    edges { node { name } } pageInfo { endCursor hasNextPage } } }"""
+
+ORG_ENTITY_QUERY = """query WbautoOrgEntity($org: String!) { organization(name: $org) { orgEntity { name } } }"""
+
+
+def read_projects(entity: str, *, organization: bool = False, per_page: int = PAGE) -> Read[tuple[str, list[str]]]:
+    """The names of an entity's projects (registries included), as ``Api().projects(entity)`` lists them.
+
+    With ``organization``, ``entity`` names an organization and its own entity (the one holding its
+    registries) is listed; the entity's name comes back with the names.
+    """
+    if organization:
+        data = yield GraphQLCall(ORG_ENTITY_QUERY, {"org": entity})
+        org_entity = (data.get("organization") or {}).get("orgEntity")
+        if not org_entity:
+            raise WandbNotFoundError(f"W&B organization {entity} does not exist or is not visible to this API key")
+        entity = org_entity["name"]
+    names: list[str] = []
+    cursor = None
+    while True:
+        data = yield GraphQLCall(PROJECTS_QUERY, {"entity": entity, "cursor": cursor, "perPage": per_page})
+        page = data.get("models")
+        if page is None:
+            raise WandbNotFoundError(f"W&B entity {entity} does not exist or is not visible to this API key")
+        names += [edge["node"]["name"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return entity, sorted(set(names))
+        cursor = page["pageInfo"]["endCursor"]
+
+
 def read_memberships(
     entity: str, project: str, collection: str | None = None, *, portfolios_only: bool = False, per_page: int = PAGE
 ) -> Read[list[MembershipInfo]]:

@@ -15,6 +15,10 @@ before storing the new cursor simply polls again. The cursor is a small JSON dic
   [membership id, collection, version index, artifact id, type]}}``, the links present (matching the
   filter) with what their unlink will report; a link present before and gone now is an unlink.
 
+A team or organization scope is its projects, each watched as a project scope is (``"projects":
+{name: that project's cursor}``), with the project in its event ids. A project that appears after
+the watch began is watched from its beginning: everything in it is new.
+
 A scope that does not exist yet is empty, not an error: W&B creates a project with its first run
 and a collection with its first version, and those are events. Its cursor says so (``"absent"``:
 what is missing), so a caller can tell the user once, and everything that appears later fires.
@@ -34,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -55,7 +59,7 @@ from ..automations.events import (
 from ..automations.scopes import Scope
 from ..evaluation.mongo import matches
 from .transport import Read, T, WandbNotFoundError
-from .wandb import MembershipInfo, RunInfo, read_history, read_memberships, read_runs
+from .wandb import MembershipInfo, RunInfo, read_history, read_memberships, read_projects, read_runs
 
 MARGIN = timedelta(minutes=2)  # heartbeats written out of order by this much are still seen
 BEGINNING = "beginning"
@@ -75,6 +79,7 @@ class Watch:
     app_url: str = "https://wandb.ai"
     history_page: int = 1000
     runs_per_request: int = 20
+    part: bool = False  # one project of a team or organization watch: its event ids name the project
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "since", normalise_since(self.since))
@@ -116,16 +121,28 @@ def _newest(hw: str | None, runs: list[RunInfo]) -> str | None:
     return max([s for s in (hw, *(r["heartbeat_at"] for r in runs)) if s], key=parse_time, default=None)
 
 
+def project_of(scope: Scope) -> tuple[str, str]:
+    """``(entity, project)`` of a project-level scope (team and organization watches poll their projects)."""
+    assert scope.project is not None, f"{scope} is watched project by project"
+    return scope.entity, scope.project
+
+
 def _read_members(scope: Scope, stream: Stream) -> Read[list[MembershipInfo]]:
-    return read_memberships(scope.entity, scope.project, scope.collection, portfolios_only=stream == "portfolios")
+    return read_memberships(*project_of(scope), scope.collection, portfolios_only=stream == "portfolios")
 
 
-def _or_nothing(read: Read[list[T]]) -> Read[tuple[list[T], str | None]]:
-    """What a read lists, or nothing and why when its project or collection does not exist yet."""
+def _read_projects(scope: Scope) -> Read[tuple[tuple[str, list[str]], str | None]]:
+    """The entity (an organization's own) and project names of a team or organization scope."""
+    read = read_projects(scope.entity, organization=scope.entity_type == "organization")
+    return (yield from _or_nothing(read, (scope.entity, [])))
+
+
+def _or_nothing(read: Read[T], nothing: T) -> Read[tuple[T, str | None]]:
+    """What a read lists, or ``nothing`` and why when its project, collection or entity does not exist yet."""
     try:
         return (yield from read), None
     except WandbNotFoundError as exc:
-        return [], str(exc)
+        return nothing, str(exc)
 
 
 def absent(cursor: Cursor | None) -> str | None:
@@ -192,6 +209,13 @@ class Snapshot:
     history: Mapping[str, RowsRead] = field(default_factory=dict)
     members: list[MembershipInfo] | None = None
     absent: str | None = None  # the scope does not exist yet (why)
+    entity: str = ""  # a team or organization scope: the entity whose projects ``parts`` are
+    parts: Mapping[str, Snapshot] | None = None  # ... and each project's snapshot
+
+    def unlisted(self) -> Snapshot:
+        """This snapshot without its run listings, for a watch that missed the previous one."""
+        parts = {name: part.unlisted() for name, part in self.parts.items()} if self.parts is not None else None
+        return replace(self, runs=None, parts=parts)
 
 
 @dataclass
@@ -202,6 +226,7 @@ class SnapshotState:
     hw: str | None = None
     steps: dict[str, int] = field(default_factory=dict)
     started: bool = False
+    parts: dict[str, SnapshotState] = field(default_factory=dict)  # a team or organization's projects
 
 
 def read_snapshot(
@@ -214,12 +239,29 @@ def read_snapshot(
     history_page: int = 1000,
     runs_per_request: int = 20,
 ) -> Read[tuple[Snapshot, SnapshotState]]:
-    """The shared read: a run listing plus the new rows of ``keys``, or a scope's versions."""
+    """The shared read: a run listing plus the new rows of ``keys``, or a scope's versions; for a team
+    or organization scope, that of each of its projects."""
+    if scope.project is None:
+        (entity, names), missing = yield from _read_projects(scope)
+        parts: dict[str, Snapshot] = {}
+        states: dict[str, SnapshotState] = {}
+        for name in names:
+            parts[name], states[name] = yield from read_snapshot(
+                stream,
+                Scope(entity=entity, project=name),
+                state.parts.get(name) or SnapshotState(),
+                keys=keys,
+                with_config=with_config,
+                history_page=history_page,
+                runs_per_request=runs_per_request,
+            )
+        return Snapshot(entity=entity, parts=parts, absent=missing), SnapshotState(parts=states, started=True)
+    entity, project = project_of(scope)
     if stream != "runs":
-        members, missing = yield from _or_nothing(_read_members(scope, stream))
+        members, missing = yield from _or_nothing(_read_members(scope, stream), [])
         return Snapshot(members=members, absent=missing), state
     runs, missing = yield from _or_nothing(
-        read_runs(scope.entity, scope.project, changed_since=_changed_since(state.hw), with_config=with_config)
+        read_runs(entity, project, changed_since=_changed_since(state.hw), with_config=with_config), []
     )
     windows: dict[str, tuple[int, int]] = {}
     steps = dict(state.steps)  # one int per run seen: a run re-listed within MARGIN is not read again
@@ -229,7 +271,7 @@ def read_snapshot(
             windows[run["id"]] = (first, run["last_step"])
         steps[run["id"]] = max(run["last_step"], first - 1)
     rows = (
-        (yield from read_history(scope.entity, scope.project, windows, sorted(keys), history_page, runs_per_request))
+        (yield from read_history(entity, project, windows, sorted(keys), history_page, runs_per_request))
         if windows
         else {}
     )
@@ -242,12 +284,47 @@ def read_snapshot(
 def poll(watch: Watch, cursor: Cursor | None, shared: Snapshot | None = None) -> Read[tuple[list[Payload], Cursor]]:
     """One poll, against a shared snapshot when given; see the module docstring. Events come in the
     order they occurred; with or without a snapshot, the same cursor and backend give the same events."""
-    if isinstance(watch.event, OnRunMetric | OnRunState):
+    if watch.event.scope.project is None:
+        events, new = yield from _poll_projects(watch, cursor, shared)
+    elif isinstance(watch.event, OnRunMetric | OnRunState):
         events, new = yield from _poll_runs(watch, cursor, shared)
     else:
         events, new = yield from _poll_artifacts(watch, cursor, shared)
     events.sort(key=lambda e: (parse_time(e["occurred_at"]), e.get("step", 0), e["event_id"]))
     return events, new
+
+
+def _poll_projects(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
+    """A team or organization watch: each of its projects polled as a project watch, from its own
+    cursor; a project not in the cursor appeared after the watch began and is watched from its start."""
+    if shared is not None and shared.parts is not None:
+        entity, names, missing = shared.entity, sorted(shared.parts), shared.absent
+    else:
+        (entity, names), missing = yield from _read_projects(watch.event.scope)
+    before: dict[str, Cursor] | None = cursor.get("projects", {}) if cursor else None
+    events: list[Payload] = []
+    parts: dict[str, Cursor] = {}
+    for name in names:
+        appeared = before is not None and name not in before
+        one = in_project(watch, entity, name, since=BEGINNING if appeared else watch.since)
+        part = shared.parts.get(name) if shared is not None and shared.parts is not None else None
+        found, parts[name] = yield from poll(one, before.get(name) if before else None, part)
+        events += found
+    return events, _with_absent({"projects": parts}, missing)
+
+
+def in_project(watch: Watch, entity: str, project: str, *, since: str | None) -> Watch:
+    """One project's share of a team or organization watch."""
+    event = watch.event.model_copy(update={"scope": Scope(entity=entity, project=project)})
+    return replace(watch, event=event, part=True, since=since)
+
+
+def project_watches(watch: Watch) -> Read[list[Watch]]:
+    """A project-level watch itself, or a team or organization watch's share in each project it has now."""
+    if watch.event.scope.project is not None:
+        return [watch]
+    (entity, names), _ = yield from _read_projects(watch.event.scope)
+    return [in_project(watch, entity, name, since=watch.since) for name in names]
 
 
 # -- runs ---------------------------------------------------------------------------------------------
@@ -279,12 +356,12 @@ def _poll_runs(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> 
     else:
         runs, missing = yield from _or_nothing(
             read_runs(
-                scope.entity,
-                scope.project,
+                *project_of(scope),
                 filters=run_filter or None,
                 changed_since=changed_since,
                 with_config=bool(run_filter),
-            )
+            ),
+            [],
         )  # config and summary travel only when a run filter needs them
     runs = [r for r in runs if matches(run_filter, _run_record(r))]
     # An unseen run is new (read from its first step, or its state is news) when it appeared after
@@ -324,7 +401,7 @@ def _metric_events(
     missing = {rid: w for rid, w in windows.items() if rid not in history}
     if missing:
         history |= yield from read_history(
-            event.scope.entity, event.scope.project, missing, [metric.name], watch.history_page, watch.runs_per_request
+            *project_of(event.scope), missing, [metric.name], watch.history_page, watch.runs_per_request
         )
     by_id = {r["id"]: r for r in runs}
     events: list[Payload] = []
@@ -388,15 +465,15 @@ def _state_events(
 
 def _payload(watch: Watch, event_type: str, subject: str, occurred_at: str, url: str) -> Payload:
     """The fields every event has (docs/semantics.md); the families add their own."""
-    scope = watch.event.scope
+    entity, project = project_of(watch.event.scope)
     return {
-        "event_id": event_id(watch.automation, event_type, subject),
+        "event_id": event_id(watch.automation, event_type, f"{project}/{subject}" if watch.part else subject),
         "event_type": event_type,
         "automation_name": watch.automation,
-        "entity_name": scope.entity,
-        "project_name": scope.project,
+        "entity_name": entity,
+        "project_name": project,
         "occurred_at": occurred_at,
-        "url": f"{watch.app_url}/{scope.entity}/{scope.project}/{url}",
+        "url": f"{watch.app_url}/{entity}/{project}/{url}",
     }
 
 
@@ -421,7 +498,7 @@ def _poll_artifacts(watch: Watch, cursor: Cursor | None, shared: Snapshot | None
     if shared is not None and shared.members is not None:
         members, missing = shared.members, shared.absent
     else:
-        members, missing = yield from _or_nothing(_read_members(scope, stream_of(event)))
+        members, missing = yield from _or_nothing(_read_members(scope, stream_of(event)), [])
     if isinstance(event, TagEvent):
         events, tags = _tag_changes(watch, cursor, members)
         return events, _with_absent(tags, missing)
@@ -576,10 +653,10 @@ def _version_payload(
     watch: Watch, subject: str, occurred_at: str, collection: str, index: int, artifact: str, kind: str
 ) -> Payload:
     """The fields of every event about a version: the common ones, its collection and the version."""
-    scope = watch.event.scope
+    entity, project = project_of(watch.event.scope)
     return _payload(watch, watch.event.event_type, subject, occurred_at, f"artifacts/{kind}/{collection}/v{index}") | {
         "artifact_collection_name": collection,
         "artifact_version": f"wandb-artifact://_id/{artifact}",
-        "artifact_version_string": f"{scope.entity}/{scope.project}/{collection}:v{index}",
+        "artifact_version_string": f"{entity}/{project}/{collection}:v{index}",
         "artifact_version_index": index,
     }

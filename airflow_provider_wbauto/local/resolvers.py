@@ -125,6 +125,8 @@ USER: Node = {
     "entity": None,
     "admin": True,
     "flags": "{}",
+    "deletedAt": None,
+    "apiKeys": {"edges": []},  # the local server has one key, and never shows it
     "organizations": [],
 }
 
@@ -288,6 +290,17 @@ def q_project(_: Any, info: Any, name: str | None = None, entityName: str | None
     entity = entityName or info.context.get("default_entity")
     row = _store(info).one("SELECT * FROM project WHERE entity=? AND name=?", [entity, name])
     return project_node(row) if row else None
+
+
+def q_models(
+    _: Any, info: Any, entityName: str | None = None, after: str | None = None, first: int | None = None
+) -> Node:
+    """An entity's projects (W&B's legacy name for them, as ``Api().projects()`` asks), oldest first."""
+    entity = entityName or info.context.get("default_entity")
+    nodes, cursors, more = _offset_page(
+        _store(info), "SELECT * FROM project WHERE entity=? ORDER BY id", [entity], after, first, project_node
+    )
+    return _connection(nodes, cursors, more)
 
 
 def q_artifact(_: Any, info: Any, id: str) -> Node | None:
@@ -771,6 +784,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "entity": q_entity,
         "organization": q_organization,
         "project": q_project,
+        "models": q_models,
         "artifact": q_artifact,
         "artifactCollection": q_artifact_collection,
     },

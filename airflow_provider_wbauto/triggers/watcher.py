@@ -36,7 +36,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow.sdk import Asset
@@ -213,9 +213,7 @@ class WandbAutomationTrigger(BaseEventTrigger):
             async for broadcast in shared_stream:
                 # A listing covers this watch if it saw the previous one (or this is the first, whole one).
                 in_sync = previous == (broadcast.producer, broadcast.seq - 1)
-                snapshot = (
-                    broadcast.snapshot if in_sync or broadcast.seq == 1 else replace(broadcast.snapshot, runs=None)
-                )
+                snapshot = broadcast.snapshot if in_sync or broadcast.seq == 1 else broadcast.snapshot.unlisted()
                 try:
                     events, new = await hook.arun(poll(watch, cursor, snapshot))
                     now = time.monotonic()

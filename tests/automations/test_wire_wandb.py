@@ -11,10 +11,13 @@ from wandb.automations._inputs import prepare_to_create
 from wandb.automations.scopes import _ArtifactSequenceScope
 
 from airflow_provider_wbauto import automations as ours
+from airflow_provider_wbauto.automations.events import EVENTS_BY_NAME
 
-PROJECT_ID, COLLECTION_ID = "UHJvamVjdDox", "QXJ0aWZhY3RTZXF1ZW5jZTox"
+PROJECT_ID, COLLECTION_ID, ENTITY_ID = "UHJvamVjdDox", "QXJ0aWZhY3RTZXF1ZW5jZTox", "RW50aXR5OjE="
 SDK_PROJECT = sdk.ProjectScope(id=PROJECT_ID, name="mnist")
 SDK_COLLECTION = _ArtifactSequenceScope(id=COLLECTION_ID, name="model")
+SDK_TEAM = sdk.TeamScope(id=ENTITY_ID, name="acme")
+SDK_ORG = sdk.OrgScope(id=ENTITY_ID, name="acme")
 
 CASES: list[tuple[str, Any, Any, str]] = [
     (
@@ -136,6 +139,30 @@ CASES: list[tuple[str, Any, Any, str]] = [
         ours.OnAddCollectionTag(scope="acme/mnist/model"),
         COLLECTION_ID,
     ),
+    (
+        "alias added in an organization",
+        sdk.OnAddArtifactAlias(scope=SDK_ORG, filter=sdk.ArtifactEvent.alias.eq("production")),
+        ours.OnAddArtifactAlias(scope=ours.OrgScope("acme"), filter=ours.ArtifactEvent.alias.eq("production")),
+        ENTITY_ID,
+    ),
+    (
+        "version linked in a team",
+        sdk.OnLinkArtifact(scope=SDK_TEAM),
+        ours.OnLinkArtifact(scope="team:acme"),
+        ENTITY_ID,
+    ),
+    (
+        "collection tag removed in a team",
+        sdk.OnRemoveCollectionTag(scope=SDK_TEAM, filter=sdk.ArtifactEvent.tag.eq("frozen")),
+        ours.OnRemoveCollectionTag(scope=ours.TeamScope("acme"), filter=ours.ArtifactEvent.tag.eq("frozen")),
+        ENTITY_ID,
+    ),
+    (
+        "run failed in a team (the SDK takes it; W&B's app does not offer it)",
+        sdk.OnRunState(scope=SDK_TEAM, filter=sdk.RunEvent.state.eq("FAILED")),
+        ours.OnRunState(scope="team:acme", filter=ours.RunEvent.state == "FAILED"),
+        ENTITY_ID,
+    ),
 ]
 
 
@@ -156,6 +183,48 @@ def test_event_wire_matches_the_sdk(label: str, sdk_event: Any, our_event: Any, 
     # and back: the parsed automation is the one we started from
     again = ours.NewAutomation.from_wandb_input(theirs, scope=str(our_event.scope))
     assert again.event == our_event
+
+
+SDK_SCOPES = {
+    "project": SDK_PROJECT,
+    "registry": sdk.RegistryScope(id=PROJECT_ID, full_name="wandb-registry-model"),
+    "collection": SDK_COLLECTION,
+    "team": SDK_TEAM,
+    "org": SDK_ORG,
+}
+OUR_SCOPES = {
+    "project": "acme/mnist",
+    "registry": "acme/wandb-registry-model",
+    "collection": "acme/mnist/model",
+    "team": "team:acme",
+    "org": "org:acme",
+}
+FILTERS = {
+    "OnRunMetric": (sdk.RunEvent.metric("loss").gt(1), ours.RunEvent.metric("loss").gt(1)),
+    "OnRunState": (sdk.RunEvent.state.eq("FAILED"), ours.RunEvent.state == "FAILED"),
+}
+# Where we part from the SDK's validation, and why: an organization's own projects are its registries,
+# which hold no runs (W&B's app offers no run events at organization scope either).
+OURS_REFUSE = {("OnRunMetric", "org"), ("OnRunState", "org")}
+
+
+@pytest.mark.parametrize("kind", list(OUR_SCOPES))
+@pytest.mark.parametrize("name", sorted(EVENTS_BY_NAME))
+def test_each_event_takes_the_scopes_the_sdk_takes(name: str, kind: str) -> None:
+    """W&B's scope checks, event by event and scope kind by kind, with the one difference named."""
+    sdk_filter, our_filter = FILTERS.get(name, (None, None))
+    their_kwargs = {"scope": SDK_SCOPES[kind]} | ({"filter": sdk_filter} if sdk_filter is not None else {})
+    try:
+        getattr(sdk, name)(**their_kwargs)
+        sdk_takes = True
+    except ValueError:
+        sdk_takes = False
+    our_kwargs = {"scope": OUR_SCOPES[kind]} | ({"filter": our_filter} if our_filter is not None else {})
+    if sdk_takes and (name, kind) not in OURS_REFUSE:
+        assert str(getattr(ours, name)(**our_kwargs).scope) == OUR_SCOPES[kind]
+    else:
+        with pytest.raises(ValueError, match=rf"{name} takes .*; got the {kind} scope"):
+            getattr(ours, name)(**our_kwargs)
 
 
 def test_action_wire_matches_the_sdk() -> None:

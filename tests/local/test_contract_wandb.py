@@ -61,6 +61,17 @@ def test_runs_with_filter_state_summary(api: wandb.Api, recorded: dict[str, Any]
     assert [r.id for r in api.runs(f"{entity}/mnist", filters={"tags": {"$in": ["baseline"]}})] == ["r1"]
 
 
+def test_projects_of_an_entity_listed_by_the_sdk(backend: LocalWandb, api: wandb.Api, entity: str) -> None:
+    """What a team scope watches: ``Api().projects(entity)`` pages through every project, oldest first."""
+    names = [f"p{i:02d}" for i in range(7)]
+    for name in names:
+        backend.store.project(entity, name)
+    backend.store.project("someone-else", "theirs")
+    listed = api.projects(entity, per_page=3)
+    assert [p.name for p in listed] == names
+    assert {p.entity for p in listed} == {entity}
+
+
 def test_scan_history_reads_every_row_of_the_keys(api: wandb.Api, recorded: dict[str, Any], entity: str) -> None:
     run = api.run(f"{entity}/mnist/r2")
     rows = list(run.scan_history(keys=["acc"], page_size=4))
