@@ -90,3 +90,24 @@ def test_a_dry_run_without_a_connection_says_so(
     args = ["automations", "dry-run", "new-model", "--since", "beginning", "--dags-folder", str(folder)]
     assert main([*args, "--conn-id", "no_such_connection"]) == 2
     assert "no Airflow connection 'no_such_connection' and no WANDB_API_KEY" in capsys.readouterr().err
+
+
+def test_a_dry_run_at_team_scope_covers_every_project(
+    folder: Path, wandb_conn: LocalWandb, entity: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wandb_conn.store.upsert_run(entity, "eval", "run-x", created_at="2026-06-01T00:00:00Z")
+    wandb_conn.store.log(entity, "eval", "run-x", series(4.5))
+    team = folder / "team.py"
+    team.write_text(
+        '"""A DAG file (Airflow parses only files that mention DAGs)."""\n'
+        "from airflow_provider_wbauto.automations import DoNothing, OnRunMetric, RunEvent\n"
+        f'OnRunMetric(scope="team:{entity}", filter=RunEvent.metric("loss").mean(3).changes_by(frac=0.05, cmp="<")'
+        ').then(DoNothing()).save(name="team-plateau")\n'
+    )
+    assert main(["automations", "dry-run", str(team), "--since", "2026-03-01T00:00:00Z", "--json"]) == 0
+    out = capsys.readouterr()
+    fired = sorted((e["project_name"], e["run_id"], e["step"]) for e in json.loads(out.out)["team-plateau"])
+    runs = [("eval", "run-x", 4.5)] + [("train", f"run-{i}", seed) for i, seed in enumerate((1.5, 2.5, 3.5))]
+    expected = sorted((p, r, step) for p, r, seed in runs for step in PLATEAU.firing_steps(series(seed)))
+    assert {p for p, _, _ in expected} == {"eval", "train"} and fired == expected
+    assert "team-plateau: [##############################] 5/5" in out.err  # every run of every project

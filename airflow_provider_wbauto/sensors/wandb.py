@@ -74,8 +74,8 @@ class WandbEventSensor(BaseSensorOperator):
     the new events. Give the DAG ``max_active_runs=1`` (the module docs say why).
 
     :param scope: where to watch, a W&B scope string (``entity/project``, ``entity/project/collection``,
-        ``entity/wandb-registry-<name>[/collection]``); which ones an event takes is on its sensor.
-        Templated.
+        ``entity/wandb-registry-<name>[/collection]``, ``team:<entity>``, ``org:<organization>``);
+        which ones an event takes is on its sensor. Templated.
     :param filter: the event's filter: a model (``RunEvent.metric("loss") < 0.2``), its JSON, or ``None``
         where the event allows none. Templated (names inside it are rendered); a filter without
         templates is validated when the DAG is parsed.
@@ -279,7 +279,7 @@ class WandbEventSensor(BaseSensorOperator):
 class RunMetricSensor(WandbEventSensor):
     """A run metric crosses a threshold, changes by an amount, or jumps by a z-score (``OnRunMetric``).
 
-    :param scope: a project (``entity/project``) or a registry.
+    :param scope: a project (``entity/project``) or a team (``team:<entity>``: every project of it).
     :param filter: a ``MetricThresholdFilter``, ``MetricChangeFilter`` or ``MetricZScoreFilter`` (or the fluent
         ``RunEvent.metric(...)`` forms), optionally ``&`` a run filter (``RunEvent.name.matches_regex(...)``).
 
@@ -292,7 +292,7 @@ class RunMetricSensor(WandbEventSensor):
 class RunStateSensor(WandbEventSensor):
     """A run reaches a state: FAILED, FINISHED, ... (``OnRunState``).
 
-    :param scope: a project (``entity/project``) or a registry.
+    :param scope: a project (``entity/project``) or a team (``team:<entity>``: every project of it).
     :param filter: ``RunEvent.state == "FAILED"`` or ``RunEvent.state.in_([...])``, optionally ``&`` a run filter.
 
     The other parameters are ``WandbEventSensor``'s.
@@ -316,7 +316,8 @@ class ArtifactCreatedSensor(WandbEventSensor):
 class ArtifactLinkedSensor(WandbEventSensor):
     """A version is linked into a registry collection (``OnLinkArtifact``).
 
-    :param scope: a registry, a registry collection, a project or an artifact collection (links made from it).
+    :param scope: any: a registry or registry collection, a project or artifact collection (links made
+        from it), a team (``team:<entity>``) or an organization (``org:<organization>``).
     :param filter: a Mongo-style filter on the version, or ``None``.
 
     The other parameters are ``WandbEventSensor``'s.
@@ -328,7 +329,7 @@ class ArtifactLinkedSensor(WandbEventSensor):
 class ArtifactUnlinkedSensor(WandbEventSensor):
     """A version is unlinked from a registry collection (``OnUnlinkArtifact``); linked again is a new link.
 
-    :param scope: a registry, a registry collection, a project or an artifact collection.
+    :param scope: any, as for ``ArtifactLinkedSensor``.
     :param filter: a Mongo-style filter on the version as it was linked, or ``None``.
 
     The other parameters are ``WandbEventSensor``'s.
@@ -340,7 +341,8 @@ class ArtifactUnlinkedSensor(WandbEventSensor):
 class ArtifactAliasSensor(WandbEventSensor):
     """An alias such as ``production`` is added to a version (``OnAddArtifactAlias``).
 
-    :param scope: an artifact collection, a registry collection, a project or a registry.
+    :param scope: any: a collection, a project, a registry, a team (``team:<entity>``) or an organization
+        (``org:<organization>``).
     :param filter: the alias to watch (``ArtifactEvent.alias == "production"``, ``.matches_regex("^prod")``), or
         ``None`` for any alias.
 
@@ -353,7 +355,8 @@ class ArtifactAliasSensor(WandbEventSensor):
 class ArtifactTagAddedSensor(WandbEventSensor):
     """A tag is assigned to a version (``OnAddArtifactTag``); removed and assigned again is a new event.
 
-    :param scope: an artifact collection, a registry collection, a project or a registry.
+    :param scope: any: a collection, a project, a registry, a team (``team:<entity>``) or an organization
+        (``org:<organization>``).
     :param filter: the tag to watch (``ArtifactEvent.tag == "prod"``, ``.matches_regex(...)``), or ``None``
         for any tag.
 
@@ -366,7 +369,8 @@ class ArtifactTagAddedSensor(WandbEventSensor):
 class ArtifactTagRemovedSensor(WandbEventSensor):
     """A tag is removed from a version (``OnRemoveArtifactTag``); removed and assigned again is a new event.
 
-    :param scope: an artifact collection, a registry collection, a project or a registry.
+    :param scope: any: a collection, a project, a registry, a team (``team:<entity>``) or an organization
+        (``org:<organization>``).
     :param filter: the tag to watch (``ArtifactEvent.tag == "prod"``, ``.matches_regex(...)``), or ``None``
         for any tag.
 
@@ -379,7 +383,8 @@ class ArtifactTagRemovedSensor(WandbEventSensor):
 class CollectionTagAddedSensor(WandbEventSensor):
     """A tag is assigned to an artifact collection (``OnAddCollectionTag``); removed and assigned again is a new event.
 
-    :param scope: an artifact collection, a registry collection, a project or a registry.
+    :param scope: any: a collection, a project, a registry, a team (``team:<entity>``) or an organization
+        (``org:<organization>``).
     :param filter: the tag to watch (``ArtifactEvent.tag == "prod"``, ``.matches_regex(...)``), or ``None``
         for any tag.
 
@@ -392,7 +397,8 @@ class CollectionTagAddedSensor(WandbEventSensor):
 class CollectionTagRemovedSensor(WandbEventSensor):
     """A tag is removed from an artifact collection (``OnRemoveCollectionTag``); re-adding it is a new event.
 
-    :param scope: an artifact collection, a registry collection, a project or a registry.
+    :param scope: any: a collection, a project, a registry, a team (``team:<entity>``) or an organization
+        (``org:<organization>``).
     :param filter: the tag to watch (``ArtifactEvent.tag == "prod"``, ``.matches_regex(...)``), or ``None``
         for any tag.
 

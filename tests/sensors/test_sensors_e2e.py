@@ -268,3 +268,50 @@ def test_collection_tags_added_and_removed(wandb_conn: LocalWandb, entity: str, 
     assert [(e["event_type"], e["artifact_collection_name"], e["tag"]) for e in gone] == [
         ("REMOVE_COLLECTION_TAG", "model", "vision")
     ]
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_run_state_at_team_scope_in_every_project_and_one_created_later(
+    wandb_conn: LocalWandb, entity: str, mode: str
+) -> None:
+    store = wandb_conn.store
+    store.upsert_run(entity, "vision", "a")
+    store.upsert_run(entity, "vision", "old", state="failed")  # before the watch: never fires
+    dag = sensor_dag("RunStateSensor", f"scope='team:{entity}', filter=RunEvent.state == 'FAILED'", mode)
+    events = fired(
+        wandb_conn,
+        dag,
+        [
+            lambda s: s.upsert_run(entity, "nlp", "a"),  # a project created after the watch began
+            lambda s: s.set_state(entity, "vision", "a", "finished"),  # not a matching state
+            lambda s: s.set_state(entity, "nlp", "a", "failed"),
+        ],
+    )
+    assert [(e["project_name"], e["run_id"], e["run_state"]) for e in events] == [("nlp", "a", "failed")]
+    events = fired(wandb_conn, dag, [lambda s: s.upsert_run(entity, "vision", "b", state="crashed")])
+    assert [(e["project_name"], e["run_id"], e["run_state"]) for e in events] == [("vision", "b", "crashed")]
+
+
+@pytest.mark.parametrize("mode", SENSOR_MODES)
+def test_run_metric_at_team_scope_reads_a_new_project_from_its_first_step(
+    wandb_conn: LocalWandb, entity: str, mode: str
+) -> None:
+    store = wandb_conn.store
+    store.upsert_run(entity, "vision", "r1")
+    store.log(entity, "vision", "r1", rows(0, [0.2] * 3))  # below the threshold before the watch: never fires
+    dag = sensor_dag("RunMetricSensor", f"scope='team:{entity}', filter=RunEvent.metric('loss') < 0.5", mode)
+
+    def new_project(s: Store) -> None:
+        s.upsert_run(entity, "nlp", "bert")
+        s.log(entity, "nlp", "bert", rows(0, [0.9, 0.8]))
+
+    events = fired(
+        wandb_conn,
+        dag,
+        [
+            new_project,
+            lambda s: s.log(entity, "vision", "r1", rows(3, [0.9])),
+            lambda s: s.log(entity, "nlp", "bert", rows(2, [0.3])),
+        ],
+    )
+    assert [(e["project_name"], e["run_id"], e["step"]) for e in events] == [("nlp", "bert", 2)]
