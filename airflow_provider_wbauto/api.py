@@ -63,11 +63,13 @@ class Api:
         return ProjectAutomations(self, entity, project)
 
     def automations(self, entity: str | None = None, project: str | None = None) -> list[Automation]:
-        """Every automation, or those whose scope is in ``entity`` (and ``project``), by name."""
+        """Every automation, or those whose scope is in ``entity`` (and ``project``), by name; a project's
+        include its entity's team-scope automations, which watch it too."""
         found = [
             a
             for a in self._all()
-            if (entity is None or a.scope.entity == entity) and (project is None or a.scope.project == project)
+            if (entity is None or a.scope.entity == entity)
+            and (project is None or a.scope.project == project or a.scope.kind == "team")
         ]
         return sorted(found, key=lambda a: a.name)
 

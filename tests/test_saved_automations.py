@@ -23,6 +23,8 @@ from airflow_provider_wbauto.automations import DoNothing, OnRunState, RunEvent
 FAILED = RunEvent.state == "FAILED"
 (OnRunState(scope="acme/mnist", filter=FAILED) >> DoNothing()).save(name="failed runs", mode="sensor")
 (OnRunState(scope="acme/other", filter=RunEvent.state == "FAILED") >> DoNothing()).save(name="paused", enabled=False)
+(OnRunState(scope="team:acme", filter=FAILED) >> DoNothing()).save(name="team failures")
+(OnRunState(scope="team:other-team", filter=FAILED) >> DoNothing()).save(name="their failures", mode="sensor")
 """
 
 
@@ -52,7 +54,7 @@ def test_the_default_heuristic_skips_a_wandb_snippet_and_ours_opens_it(folder: P
 
     assert not might_contain_dag_via_default_heuristic(str(folder / "automations.py"))
     assert might_contain_dag(str(folder / "automations.py"))
-    assert set(bag(folder)) == {"accuracy-alert", "failed_runs", "paused"}
+    assert set(bag(folder)) == {"accuracy-alert", "failed_runs", "paused", "team_failures", "their_failures"}
 
 
 def test_event_mode_dag_shape(folder: Path) -> None:
@@ -113,8 +115,10 @@ def test_listing_from_the_dags_folder_and_the_cli(folder: Path, capsys: pytest.C
     from airflow_provider_wbauto.cli import main
 
     api = Api(dags_folder=str(folder))
-    assert [a.name for a in api.project("acme/mnist").automations()] == ["accuracy-alert", "failed runs"]
-    assert [a.name for a in api.automations(entity="acme")] == ["accuracy-alert", "failed runs", "paused"]
+    mnist = ["accuracy-alert", "failed runs", "team failures"]  # the team's watch the project too
+    assert [a.name for a in api.project("acme/mnist").automations()] == mnist
+    assert [a.name for a in api.automations(entity="acme")] == [*mnist[:2], "paused", "team failures"]
+    assert str(api.automation("team failures").scope) == "team:acme"
     alert = api.automation("accuracy-alert")
     assert alert.event.filter.metric.threshold == 0.95 and alert.mode == "event" and alert.dag_id == "accuracy-alert"
     assert not api.automation("paused").enabled
@@ -129,4 +133,4 @@ def test_listing_from_the_dags_folder_and_the_cli(folder: Path, capsys: pytest.C
     assert main(["automations", "list", "--json", *where]) == 0
     text = capsys.readouterr().out
     rows = json.loads(text[text.find("\n[") + 1 :])  # after any parse log
-    assert {r["dag_id"] for r in rows} == {"accuracy-alert", "failed_runs", "paused"}
+    assert {r["dag_id"] for r in rows} == {"accuracy-alert", "failed_runs", "paused", "team_failures", "their_failures"}

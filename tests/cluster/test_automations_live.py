@@ -1,7 +1,8 @@
 """Saved automations under a real Airflow (scheduler, triggerer, dag-processor, api-server on 127.0.0.1):
-two event-driven automations (asset watchers sharing the triggerer's streams) and one sensor-mode
-automation, 32 events played over time, the triggerer SIGKILLed mid-scenario and restarted. Each event
-is acted on exactly once, and a DAG scheduled on an automation's asset sees each of its events once."""
+two event-driven automations (asset watchers sharing the triggerer's streams; one watches a whole
+team, projects created mid-scenario included) and one sensor-mode automation, 32 events played over
+time, the triggerer SIGKILLed mid-scenario and restarted. Each event is acted on exactly once, and a
+DAG scheduled on an automation's asset sees each of its events once."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ new_version = OnCreateArtifact(scope=f"{E}/{P}/model").then(
                 payload={"version": "${artifact_version_string}", "id": "${event_id}", "at": "${occurred_at}"})
 ).save(name="new-version", poll_interval=2, since=SINCE)
 
-OnRunState(scope=f"{E}/{P}", filter=RunEvent.state == "FAILED").then(
+OnRunState(scope=f"team:{E}", filter=RunEvent.state == "FAILED").then(
     SendNotification(integration=SlackIntegration(conn_id="e2e_slack"), title="Run failed", message="see W&B",
                      severity="ERROR")
 ).save(name="failed-run", poll_interval=2, since=SINCE)
@@ -104,10 +105,10 @@ def play_round(store: Store, entity: str, n: int) -> None:
         run = f"learn-{n}-{i}"
         store.upsert_run(entity, "proj", run, display_name=run)
         store.log(entity, "proj", run, [{"loss": 1.0 - 0.3 * s} for s in range(4)])  # 1.0 .. 0.1: crosses once
-    for i in range(FAILED):
-        run = f"crash-{n}-{i}"
-        store.upsert_run(entity, "proj", run, display_name=run)
-        store.set_state(entity, "proj", run, "failed")
+    for i in range(FAILED):  # failed-run watches the team: "batch" is a project created mid-watch
+        run, project = f"crash-{n}-{i}", "proj" if i % 2 else "batch"
+        store.upsert_run(entity, project, run, display_name=run)
+        store.set_state(entity, project, run, "failed")
 
 
 def delivered(receiver: Receiver) -> tuple[Counter[str], Counter[str], Counter[str]]:
