@@ -50,7 +50,7 @@ def dry_run(
     start, end = normalise_since(since), normalise_since(until)
     if start is None or end == "beginning":
         raise ValueError("since must be an ISO time or 'beginning', until an ISO time")
-    watch = Watch(automation.event, automation.name, since=start, app_url=WandbHook.app_url(hook.endpoint))
+    watch = Watch(automation.event, automation.name, since=start).polled_by(hook, hook.endpoint)
     watches = hook.run(project_watches(watch))
     events = [e for watch_of_one in _split(watches, hook, progress) for e in hook.run(poll(watch_of_one, None))[0]]
     if end is not None:

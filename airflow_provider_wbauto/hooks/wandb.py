@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypedDict
 
@@ -107,6 +108,19 @@ MEMBERSHIPS_QUERY = """query WbautoMemberships($entity: String!, $project: Strin
     artifactCollection(name: $collection) { PAGE } } }""".replace("PAGE", MEMBERSHIPS_PAGE)
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """How reads are cut into requests. A hook's (``WandbHook(history_page=..., runs_per_request=...)``)
+    is the one every watch polled through it uses.
+
+    :param history_page: the most history rows one request asks for per run.
+    :param runs_per_request: runs whose history one request reads (GraphQL aliases).
+    """
+
+    history_page: int = 1000
+    runs_per_request: int = 20
+
+
 class WandbHook(BaseHook):
     """Talk to W&B (or the local stand-in) with the credentials of a ``wandb`` connection.
 
@@ -138,8 +152,7 @@ class WandbHook(BaseHook):
         self.wandb_conn_id = wandb_conn_id
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
-        self.runs_per_request = runs_per_request
-        self.history_page = history_page
+        self.tuning = Tuning(history_page=history_page, runs_per_request=runs_per_request)
 
     def __repr__(self) -> str:
         return f"WandbHook(wandb_conn_id={self.wandb_conn_id!r})"
@@ -247,7 +260,7 @@ class WandbHook(BaseHook):
         windows: Mapping[str, tuple[int, int]],
         keys: Sequence[str] | None = None,
     ) -> Read[dict[str, list[dict[str, Any]]]]:
-        return read_history(entity, project, windows, keys, self.history_page, self.runs_per_request)
+        return read_history(entity, project, windows, keys, self.tuning.history_page, self.tuning.runs_per_request)
 
     # -- reads: artifacts ---------------------------------------------------------------------
 

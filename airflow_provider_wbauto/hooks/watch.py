@@ -58,11 +58,12 @@ from ..automations.events import (
 )
 from ..automations.scopes import Scope
 from ..evaluation.mongo import matches
-from .transport import Read, T, WandbNotFoundError
-from .wandb import MembershipInfo, RunInfo, read_history, read_memberships, read_projects, read_runs
+from .transport import Endpoint, Read, T, WandbNotFoundError
+from .wandb import MembershipInfo, RunInfo, Tuning, WandbHook, read_history, read_memberships, read_projects, read_runs
 
 MARGIN = timedelta(minutes=2)  # heartbeats written out of order by this much are still seen
 BEGINNING = "beginning"
+DEFAULT_TUNING = Tuning()
 
 Cursor = dict[str, Any]
 Payload = dict[str, Any]
@@ -77,12 +78,15 @@ class Watch:
     since: str | None = None
     rearm: bool = False
     app_url: str = "https://wandb.ai"
-    history_page: int = 1000
-    runs_per_request: int = 20
+    tuning: Tuning = DEFAULT_TUNING  # the hook's: how history reads are cut into requests
     part: bool = False  # one project of a team or organization watch: its event ids name the project
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "since", normalise_since(self.since))
+
+    def polled_by(self, hook: WandbHook, endpoint: Endpoint) -> Watch:
+        """This watch as polled through ``hook`` (at ``endpoint``): its UI address and tuning are the hook's."""
+        return replace(self, app_url=WandbHook.app_url(endpoint), tuning=hook.tuning)
 
 
 def parse_time(value: str) -> datetime:
@@ -236,8 +240,7 @@ def read_snapshot(
     *,
     keys: frozenset[str] = frozenset(),
     with_config: bool = False,
-    history_page: int = 1000,
-    runs_per_request: int = 20,
+    tuning: Tuning = DEFAULT_TUNING,
 ) -> Read[tuple[Snapshot, SnapshotState]]:
     """The shared read: a run listing plus the new rows of ``keys``, or a scope's versions; for a team
     or organization scope, that of each of its projects."""
@@ -252,8 +255,7 @@ def read_snapshot(
                 state.parts.get(name) or SnapshotState(),
                 keys=keys,
                 with_config=with_config,
-                history_page=history_page,
-                runs_per_request=runs_per_request,
+                tuning=tuning,
             )
         return Snapshot(entity=entity, parts=parts, absent=missing), SnapshotState(parts=states, started=True)
     entity, project = project_of(scope)
@@ -271,7 +273,7 @@ def read_snapshot(
             windows[run["id"]] = (first, run["last_step"])
         steps[run["id"]] = max(run["last_step"], first - 1)
     rows = (
-        (yield from read_history(entity, project, windows, sorted(keys), history_page, runs_per_request))
+        (yield from read_history(entity, project, windows, sorted(keys), tuning.history_page, tuning.runs_per_request))
         if windows
         else {}
     )
@@ -401,7 +403,7 @@ def _metric_events(
     missing = {rid: w for rid, w in windows.items() if rid not in history}
     if missing:
         history |= yield from read_history(
-            *project_of(event.scope), missing, [metric.name], watch.history_page, watch.runs_per_request
+            *project_of(event.scope), missing, [metric.name], watch.tuning.history_page, watch.tuning.runs_per_request
         )
     by_id = {r["id"]: r for r in runs}
     events: list[Payload] = []

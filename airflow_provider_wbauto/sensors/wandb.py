@@ -195,9 +195,7 @@ class WandbEventSensor(BaseSensorOperator):
             self.log.info("This DAG run already claimed %d event(s); returning them again", len(claim))
             return claim, record
         name, _ = self._names(context)
-        watch = Watch(
-            self.event(), name, since=self.since, rearm=self.rearm, app_url=WandbHook.app_url(self.hook.endpoint)
-        )
+        watch = Watch(self.event(), name, since=self.since, rearm=self.rearm).polled_by(self.hook, self.hook.endpoint)
         events, cursor = self.hook.run(poll(watch, record["cursor"]))
         if news := newly_absent(record["cursor"], cursor):
             self.log.info(news)

@@ -76,13 +76,8 @@ class WandbEventTrigger(BaseTrigger):
         hook = WandbHook(self.wandb_conn_id)
         cursor = self.cursor
         try:
-            watch = Watch(
-                event_from_json(self.event),
-                self.automation,
-                since=self.since,
-                rearm=self.rearm,
-                app_url=WandbHook.app_url(await hook.aendpoint()),
-            )
+            watch = Watch(event_from_json(self.event), self.automation, since=self.since, rearm=self.rearm)
+            watch = watch.polled_by(hook, await hook.aendpoint())
             deadline = parse_time(self.end_at) if self.end_at else None
             outage: str | None = None
             while True:

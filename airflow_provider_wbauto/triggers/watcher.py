@@ -193,13 +193,8 @@ class WandbAutomationTrigger(BaseEventTrigger):
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         event = event_from_json(self.event)
         hook = WandbHook(self.wandb_conn_id)
-        watch = Watch(
-            event,
-            self.automation,
-            since=self.since,
-            rearm=self.rearm,
-            app_url=WandbHook.app_url(await hook.aendpoint()),
-        )
+        watch = Watch(event, self.automation, since=self.since, rearm=self.rearm)
+        watch = watch.polled_by(hook, await hook.aendpoint())
         store, digest = self._store(), spec_digest(self.event, self.since, self.rearm)
         key, waiting_key = "cursor:" + digest, "waiting:" + digest
         cursor: dict[str, Any] | None = await store.aget(key, default=None)
@@ -275,7 +270,9 @@ class WandbStreamProducer(SharedStreamProducer):
             keys, with_config = shared.wants()
             try:
                 snapshot, state = await hook.arun(
-                    read_snapshot(self.stream, self.scope, state, keys=keys, with_config=with_config)
+                    read_snapshot(
+                        self.stream, self.scope, state, keys=keys, with_config=with_config, tuning=hook.tuning
+                    )
                 )
             except Exception as exc:  # an outage must not end the stream: every watcher would stop
                 log.warning("Shared W&B read of %s failed, retrying in %.0f s: %s", self.scope, self.interval, exc)

@@ -225,3 +225,25 @@ def test_run_filters_on_name_and_config_select_the_runs(hook: WandbHook, wandb_c
         store.log(entity, "p", run, rows([0.1]))
     events, _ = hook.run(poll(watch, cursor))
     assert [e["run_id"] for e in events] == ["a"]
+
+
+def test_a_watch_polled_by_a_hook_reads_history_as_the_hook_is_tuned(wandb_conn: LocalWandb, entity: str) -> None:
+    """One source of tuning: ``WandbHook(history_page=..., runs_per_request=...)`` is what its polls use."""
+    store = wandb_conn.store
+    counts = {}
+    for page, per_request in ((1000, 20), (2, 1)):
+        project = f"p{page}"
+        event = OnRunMetric(scope=f"{entity}/{project}", filter=RunEvent.metric("loss") < 0.0)  # reads every row
+        for run in ("a", "b"):
+            store.upsert_run(entity, project, run)
+        tuned = WandbHook(history_page=page, runs_per_request=per_request)
+        recorder = Recorder(tuned)
+        watch = Watch(event, "a").polled_by(tuned, tuned.endpoint)
+        _, cursor = recorder(watch, None)
+        for run in ("a", "b"):
+            store.log(entity, project, run, rows([0.5] * 5))
+        recorder(watch, cursor)
+        history = [c for c in recorder.calls if c.query.startswith("query WbautoHistory")]
+        counts[page] = len(history)
+        assert all(len([v for v in c.variables if v.startswith("n")]) <= per_request for c in history)
+    assert counts == {1000: 1, 2: 2 * 3}  # 5 rows a run: pages of 2, 2 and 1, one run a request
