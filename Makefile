@@ -38,6 +38,7 @@ bench: $(VENV)/.synced
 	$(PY) -m benchmarks.local_history
 	$(PY) -m benchmarks.poll_cost
 	$(PY) -m benchmarks.shared_poll
+	$(PY) -m benchmarks.local_server
 
 clean:
 	rm -rf .tools $(VENV) demo-home

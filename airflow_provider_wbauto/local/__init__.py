@@ -25,7 +25,14 @@ __all__ = ["FixtureError", "LocalWandb", "Store", "StoreError", "load", "load_fi
 
 
 class LocalWandb:
-    """Start ``python -m airflow_provider_wbauto.local serve`` on 127.0.0.1 and stop it on exit."""
+    """Start ``python -m airflow_provider_wbauto.local serve`` on 127.0.0.1 and stop it on exit.
+
+    :param db: the SQLite file the server serves (and ``store`` records into).
+    :param api_key: the API key the server accepts.
+    :param entity: the viewer's default entity.
+    :param startup_timeout: seconds to wait for the server to listen.
+    :param query_cache: parsed and validated query texts the server keeps (0: none).
+    """
 
     def __init__(
         self,
@@ -34,10 +41,12 @@ class LocalWandb:
         api_key: str = "local-key",
         entity: str | None = None,
         startup_timeout: float = 60.0,
+        query_cache: int = 512,
     ) -> None:
         self.db = str(db)
         self.api_key = api_key
         self.entity = entity
+        self.query_cache = query_cache
         self.startup_timeout = startup_timeout
         self.url = ""
         self._proc: subprocess.Popen[str] | None = None
@@ -55,6 +64,8 @@ class LocalWandb:
             self.db,
             "--api-key",
             self.api_key,
+            "--query-cache",
+            str(self.query_cache),
         ]
         if self.entity:
             cmd += ["--entity", self.entity]

@@ -30,7 +30,9 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: --fault: {exc}", file=sys.stderr)
         return 2
-    state = ServerState(store=store, api_keys=frozenset(keys), default_entity=args.entity, faults=faults)
+    state = ServerState(
+        store=store, api_keys=frozenset(keys), default_entity=args.entity, faults=faults, query_cache=args.query_cache
+    )
     config = uvicorn.Config(create_app(state), host=args.host, port=args.port, log_level=args.log_level)
 
     class Server(uvicorn.Server):
@@ -68,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--fixture", action="append", default=[], help="JSON fixture to load at start")
     serve.add_argument("--fault", action="append", default=[], help='fault rule as JSON, e.g. {"mode":"status"}')
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument(
+        "--query-cache", type=int, default=512, help="parsed and validated query texts kept (0: none, a baseline)"
+    )
     serve.set_defaults(func=_serve)
     load = sub.add_parser("load", help="load JSON fixtures into a database (also while a server runs on it)")
     load.add_argument("--db", required=True)

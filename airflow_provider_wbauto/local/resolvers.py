@@ -13,7 +13,7 @@ from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-from graphql import GraphQLSchema, build_schema
+from graphql import GraphQLSchema, OperationType, build_schema
 
 from .mongo_sql import artifact_field, compile_filter, run_field
 from .store import Store, StoreError, gid, parse_gid
@@ -230,18 +230,70 @@ def alias_node(row: sqlite3.Row) -> Node:
 # -- lookups ----------------------------------------------------------------------------------------
 
 
-def _collection_by_pk(store: Store, pk: int) -> Node | None:
-    row = store.one("SELECT * FROM collection WHERE id=?", [pk])
+class Rows:
+    """Rows by primary key, each read once per query request: a page of 100 members names the same
+    collection, project and type 100 times, and ``prefetch`` reads a page's artifacts and aliases in one
+    statement each. Mutations read afresh (``cached=False``): what they return follows their writes."""
+
+    def __init__(self, store: Store, *, cached: bool) -> None:
+        self.store, self.cached = store, cached
+        self.rows: dict[tuple[str, int], sqlite3.Row | None] = {}
+        self.member_aliases: dict[tuple[int, int], list[sqlite3.Row]] = {}
+
+    def get(self, table: str, pk: int) -> sqlite3.Row | None:
+        if (table, pk) not in self.rows or not self.cached:
+            self.rows[(table, pk)] = self.store.one(f"SELECT * FROM {table} WHERE id=?", [pk])
+        return self.rows[(table, pk)]
+
+    def prefetch(self, table: str, pks: list[int]) -> None:
+        todo = sorted({pk for pk in pks if (table, pk) not in self.rows})
+        if not self.cached or not todo:
+            return
+        found = {r["id"]: r for r in self.store.query(f"SELECT * FROM {table} WHERE id IN ({_marks(todo)})", todo)}
+        self.rows.update({(table, pk): found.get(pk) for pk in todo})
+
+    def aliases(self, collection_pk: int, artifact_pk: int) -> list[sqlite3.Row]:
+        key = (collection_pk, artifact_pk)
+        if key not in self.member_aliases or not self.cached:
+            self.member_aliases[key] = self.store.query(
+                "SELECT * FROM alias WHERE collection_id=? AND artifact_id=? ORDER BY id", [collection_pk, artifact_pk]
+            )
+        return self.member_aliases[key]
+
+    def prefetch_aliases(self, collection_pk: int, artifact_pks: list[int]) -> None:
+        if not self.cached or not artifact_pks:
+            return
+        rows = self.store.query(
+            f"SELECT * FROM alias WHERE collection_id=? AND artifact_id IN ({_marks(artifact_pks)}) ORDER BY id",
+            [collection_pk, *artifact_pks],
+        )
+        for pk in artifact_pks:
+            self.member_aliases[(collection_pk, pk)] = [r for r in rows if r["artifact_id"] == pk]
+
+
+def _marks(values: list[Any]) -> str:
+    return ",".join("?" for _ in values)
+
+
+def _rows(info: Any) -> Rows:
+    rows: Rows | None = info.context.get("rows")
+    if rows is None:
+        rows = info.context["rows"] = Rows(_store(info), cached=info.operation.operation == OperationType.QUERY)
+    return rows
+
+
+def _collection_by_pk(info: Any, pk: int) -> Node | None:
+    row = _rows(info).get("collection", pk)
     return collection_node(row) if row else None
 
 
-def _artifact_by_pk(store: Store, pk: int) -> Node | None:
-    row = store.one("SELECT * FROM artifact WHERE id=?", [pk])
+def _artifact_by_pk(info: Any, pk: int) -> Node | None:
+    row = _rows(info).get("artifact", pk)
     return artifact_node(row) if row else None
 
 
-def _project_by_pk(store: Store, pk: int) -> Node | None:
-    row = store.one("SELECT * FROM project WHERE id=?", [pk])
+def _project_by_pk(info: Any, pk: int) -> Node | None:
+    row = _rows(info).get("project", pk)
     return project_node(row) if row else None
 
 
@@ -304,11 +356,11 @@ def q_models(
 
 
 def q_artifact(_: Any, info: Any, id: str) -> Node | None:
-    return _artifact_by_pk(_store(info), parse_gid(id, "Artifact"))
+    return _artifact_by_pk(info, parse_gid(id, "Artifact"))
 
 
 def q_artifact_collection(_: Any, info: Any, id: str) -> Node | None:
-    return _collection_by_pk(_store(info), parse_gid(id, "ArtifactCollection"))
+    return _collection_by_pk(info, parse_gid(id, "ArtifactCollection"))
 
 
 # -- Project ----------------------------------------------------------------------------------------
@@ -429,7 +481,7 @@ def project_membership(project: Node, info: Any, name: str) -> Node | None:
 
 def project_artifact(project: Node, info: Any, name: str) -> Node | None:
     row = _member(_store(info), project["_pk"], name)
-    return _artifact_by_pk(_store(info), row["artifact_id"]) if row else None
+    return _artifact_by_pk(info, row["artifact_id"]) if row else None
 
 
 # -- ArtifactType -------------------------------------------------------------------------------------
@@ -451,14 +503,14 @@ def type_collections(atype: Node, info: Any, after: str | None = None, first: in
 
 def type_artifact(atype: Node, info: Any, name: str) -> Node | None:
     row = _member(_store(info), atype["_project_pk"], name)
-    return _artifact_by_pk(_store(info), row["artifact_id"]) if row else None
+    return _artifact_by_pk(info, row["artifact_id"]) if row else None
 
 
 # -- ArtifactCollection ---------------------------------------------------------------------------------
 
 
 def collection_project(coll: Node, info: Any) -> Node | None:
-    return _project_by_pk(_store(info), coll["_project_pk"])
+    return _project_by_pk(info, coll["_project_pk"])
 
 
 def collection_artifacts(
@@ -515,6 +567,10 @@ def collection_memberships(
         first,
         membership_node,
     )
+    rows, artifacts = _rows(info), [n["_artifact_pk"] for n in nodes]  # what the page's fields will ask for
+    rows.prefetch("artifact", artifacts)
+    rows.prefetch("collection", [r["sequence_id"] for pk in artifacts if (r := rows.get("artifact", pk))])
+    rows.prefetch_aliases(coll["_pk"], artifacts)
     return _connection(nodes, cursors, more)
 
 
@@ -529,11 +585,11 @@ def sequence_latest(coll: Node, info: Any) -> Node | None:
 
 
 def artifact_sequence(art: Node, info: Any) -> Node | None:
-    return _collection_by_pk(_store(info), art["_sequence_pk"])
+    return _collection_by_pk(info, art["_sequence_pk"])
 
 
 def artifact_type(art: Node, info: Any) -> Node:
-    row = _store(info).one("SELECT project_id, type FROM collection WHERE id=?", [art["_sequence_pk"]])
+    row = _rows(info).get("collection", art["_sequence_pk"])
     assert row is not None
     return type_node(row["project_id"], row["type"])
 
@@ -556,26 +612,22 @@ def artifact_memberships(art: Node, info: Any, after: str | None = None, first: 
 
 
 def alias_collection(alias: Node, info: Any) -> Node | None:
-    return _collection_by_pk(_store(info), alias["_collection_pk"])
+    return _collection_by_pk(info, alias["_collection_pk"])
 
 
 def alias_artifact(alias: Node, info: Any) -> Node | None:
-    return _artifact_by_pk(_store(info), alias["_artifact_pk"])
+    return _artifact_by_pk(info, alias["_artifact_pk"])
 
 
 def membership_aliases(member: Node, info: Any) -> list[Node]:
-    rows = _store(info).query(
-        "SELECT * FROM alias WHERE collection_id=? AND artifact_id=? ORDER BY id",
-        [member["_collection_pk"], member["_artifact_pk"]],
-    )
-    return [alias_node(r) for r in rows]
+    return [alias_node(r) for r in _rows(info).aliases(member["_collection_pk"], member["_artifact_pk"])]
 
 
 # -- Run --------------------------------------------------------------------------------------------------
 
 
 def run_project(run: Node, info: Any) -> Node | None:
-    return _project_by_pk(_store(info), run["_project_pk"])
+    return _project_by_pk(info, run["_project_pk"])
 
 
 def run_history(
@@ -743,7 +795,7 @@ def m_update_artifact(_: Any, info: Any, input: dict[str, Any]) -> Node:
         description=input.get("description"),
         metadata=metadata,
     )
-    return {"artifact": _artifact_by_pk(store, pk), "clientMutationId": input.get("clientMutationId")}
+    return {"artifact": _artifact_by_pk(info, pk), "clientMutationId": input.get("clientMutationId")}
 
 
 def _collection_of(store: Store, input: dict[str, Any]) -> int:
@@ -770,7 +822,7 @@ def m_update_collection(kind: str) -> Callable[..., Node]:
         store = _store(info)
         pk = parse_gid(input[f"artifact{kind}ID"], "ArtifactCollection")
         store.update_collection(pk, name=input.get("name"), description=input.get("description"))
-        return {"artifactCollection": _collection_by_pk(store, pk), "clientMutationId": input.get("clientMutationId")}
+        return {"artifactCollection": _collection_by_pk(info, pk), "clientMutationId": input.get("clientMutationId")}
 
     return update
 
@@ -825,8 +877,8 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
     "ArtifactAlias": {"artifactCollection": alias_collection, "artifact": alias_artifact},
     "ArtifactCollectionMembership": {
         "aliases": membership_aliases,
-        "artifactCollection": lambda m, info: _collection_by_pk(_store(info), m["_collection_pk"]),
-        "artifact": lambda m, info: _artifact_by_pk(_store(info), m["_artifact_pk"]),
+        "artifactCollection": lambda m, info: _collection_by_pk(info, m["_collection_pk"]),
+        "artifact": lambda m, info: _artifact_by_pk(info, m["_artifact_pk"]),
     },
     "Run": {
         "project": run_project,

@@ -335,3 +335,36 @@ def test_fixture_tags_are_set_to_the_lists_given(tmp_path: Any) -> None:
     assert json.loads(store.query("SELECT tags FROM collection")[0]["tags"]) == ["mnist"]
     assert json.loads(store.query("SELECT tags FROM artifact")[0]["tags"]) == ["prod ready", "gold"]
     store.close()
+
+
+def test_a_page_of_members_costs_a_few_statements_whatever_its_length(tmp_path: Any) -> None:
+    """A page's artifacts, their collections and its aliases are read in one statement each, not one
+    (or six) per member; the same query text is parsed and validated once."""
+    from graphql import execute_sync
+
+    from airflow_provider_wbauto.hooks.wandb import MEMBERSHIPS_QUERY  # what the hook sends
+    from airflow_provider_wbauto.local import resolvers
+    from airflow_provider_wbauto.local.server import _checker
+
+    store = Store(str(tmp_path / "w.db"))
+    for i in range(100):
+        store.create_version("acme", "p", "model", aliases=[f"a{i}"])
+    schema = resolvers.build()
+    check = _checker(schema, 8)
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    results = []
+    for _ in range(2):
+        statements.clear()
+        document, errors = check(MEMBERSHIPS_QUERY)
+        assert document is not None and not errors
+        variables = {"entity": "acme", "project": "p", "collection": "model", "perPage": 100, "cursor": None}
+        done = execute_sync(schema, document, variable_values=variables, context_value={"store": store})
+        assert done.errors is None
+        results.append(done.data)
+        assert len(statements) <= 12, statements
+    assert check.cache_info().hits == 1  # type: ignore[attr-defined]
+    edges = results[0]["project"]["artifactCollection"]["artifactMemberships"]["edges"]  # type: ignore[index]
+    assert [e["node"]["aliases"][0]["alias"] for e in edges] == [f"a{i}" for i in range(100)]
+    assert {e["node"]["artifact"]["artifactSequence"]["project"]["name"] for e in edges} == {"p"}
+    assert results[0] == results[1]
