@@ -19,6 +19,7 @@ import httpx
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from .times import parse_time
 from .transport import (
     Endpoint,
     GraphQLCall,
@@ -475,6 +476,176 @@ def read_memberships(
         if not page["pageInfo"]["hasNextPage"]:
             return out
         after = page["pageInfo"]["endCursor"]
+
+
+VERSION_FIELDS = """id state createdAt metadata versionIndex artifactType { name } tags { name }
+  aliases { id alias artifactCollection { name } } artifactSequence { name project { name } }"""
+
+NEWEST_VERSIONS_QUERY = """query WbautoNewestVersions($entity: String!, $project: String!, $collection: String!,
+  $cursor: String, $perPage: Int) {
+  project(name: $project, entityName: $entity) { artifactCollection(name: $collection) {
+    __typename tags { edges { node { name } } }
+    artifacts(after: $cursor, first: $perPage, order: "-createdAt") {
+      edges { version node { FIELDS } } pageInfo { endCursor hasNextPage } } } } }""".replace("FIELDS", VERSION_FIELDS)
+
+
+def read_newest_versions(
+    entity: str, project: str, collection: str, *, down_to: str | None, per_page: int = 20
+) -> Read[tuple[list[MembershipInfo], bool]]:
+    """A collection's versions, newest first, page by page until one created before ``down_to``
+    (``None``: the first page only); and whether older ones were left unread. What a watch of new
+    versions reads: the same small request whatever the collection's length."""
+    out: list[MembershipInfo] = []
+    cursor = None
+    variables = {"entity": entity, "project": project, "collection": collection, "perPage": per_page}
+    while True:
+        data = yield GraphQLCall(NEWEST_VERSIONS_QUERY, {**variables, "cursor": cursor})
+        coll = _project(data, entity, project).get("artifactCollection")
+        if coll is None:
+            raise WandbNotFoundError(f"W&B collection {entity}/{project}/{collection} does not exist")
+        page = coll["artifacts"]
+        tags = [e["node"]["name"] for e in (coll.get("tags") or {}).get("edges", [])]
+        versions = [_version(edge, collection, coll["__typename"], tags) for edge in page["edges"]]
+        out += versions
+        more = bool(page["pageInfo"]["hasNextPage"])
+        reached = down_to is None or any(parse_time(v["artifact_created_at"]) < parse_time(down_to) for v in versions)
+        if not more or reached:
+            return out, more
+        cursor = page["pageInfo"]["endCursor"]
+
+
+def _version(edge: dict[str, Any], collection: str, typename: str, collection_tags: list[str]) -> MembershipInfo:
+    """A version listed by ``artifacts`` as a member of ``collection`` (its index there is the edge's)."""
+    art = edge["node"]
+    seq = art["artifactSequence"]
+    return MembershipInfo(
+        id="",
+        collection=collection,
+        collection_type="PORTFOLIO" if typename == "ArtifactPortfolio" else "SEQUENCE",
+        version_index=int(str(edge["version"]).lstrip("v")),
+        created_at=art["createdAt"],
+        aliases=[
+            AliasInfo(id=a["id"], alias=a["alias"])
+            for a in art.get("aliases") or []
+            if (a.get("artifactCollection") or {}).get("name") == collection
+        ],
+        artifact_id=art["id"],
+        artifact_state=art["state"],
+        artifact_created_at=art["createdAt"],
+        artifact_metadata=_json_field(art.get("metadata")),
+        artifact_type=art["artifactType"]["name"],
+        source_project=seq["project"]["name"],
+        source_collection=seq["name"],
+        source_version_index=int(art["versionIndex"]),
+        artifact_tags=[t["name"] for t in art.get("tags") or []],
+        collection_tags=collection_tags,
+    )
+
+
+VERSIONS_BY_ID_QUERY = "query WbautoVersionsById(DECL) { PARTS }"
+
+
+def read_versions_by_id(collection: str, versions: Sequence[tuple[str, int]]) -> Read[dict[str, MembershipInfo | None]]:
+    """``artifact id -> the version`` as a member of ``collection`` at the index given, one request
+    (``None``: deleted). Re-reads the versions a watch saw uncommitted."""
+    if not versions:
+        return {}
+    decl = ", ".join(f"$a{i}: ID!" for i in range(len(versions)))
+    parts = " ".join(f"a{i}: artifact(id: $a{i}) {{ {VERSION_FIELDS} }}" for i in range(len(versions)))
+    query = VERSIONS_BY_ID_QUERY.replace("DECL", decl).replace("PARTS", parts)
+    data = yield GraphQLCall(query, {f"a{i}": artifact for i, (artifact, _) in enumerate(versions)})
+    out: dict[str, MembershipInfo | None] = {}
+    for i, (artifact, index) in enumerate(versions):
+        node = data.get(f"a{i}")
+        out[artifact] = _version({"version": f"v{index}", "node": node}, collection, "", []) if node else None
+    return out
+
+
+ALIASES_PAGE = (
+    "aliases(after: $aliasCursor, first: $perPage) { edges { node { id alias } } pageInfo { endCursor hasNextPage } }"
+)
+COLLECTION_ALIASES_QUERY = """query WbautoCollectionAliases($entity: String!, $project: String!, $collection: String!,
+  $aliasCursor: String, $perPage: Int) {
+  project(name: $project, entityName: $entity) { artifactCollection(name: $collection) { name PAGE } } }""".replace(
+    "PAGE", ALIASES_PAGE
+)
+PROJECT_ALIASES_QUERY = """query WbautoProjectAliases($entity: String!, $project: String!, $collectionCursor: String,
+  $aliasCursor: String, $perPage: Int) {
+  project(name: $project, entityName: $entity) {
+    artifactCollections(after: $collectionCursor, first: $perPage) {
+      edges { node { name PAGE } } pageInfo { endCursor hasNextPage } } } }""".replace("PAGE", ALIASES_PAGE)
+
+
+class AliasRef(TypedDict):
+    """An alias of a collection as its collection lists it: a moved or re-added alias has a new id."""
+
+    collection: str
+    id: str
+    alias: str
+
+
+def read_aliases(entity: str, project: str, collection: str | None, per_page: int = PAGE) -> Read[list[AliasRef]]:
+    """The aliases of a collection, or of every collection of a project (nested: one request when no
+    collection has more than a page of them): O(aliases), whatever the number of versions."""
+    variables: dict[str, Any] = {"entity": entity, "project": project, "perPage": per_page, "aliasCursor": None}
+    if collection is not None:
+        return (yield from _collection_aliases(variables, collection))
+    out: list[AliasRef] = []
+    after = None
+    while True:
+        data = yield GraphQLCall(PROJECT_ALIASES_QUERY, {**variables, "collectionCursor": after})
+        page = _project(data, entity, project)["artifactCollections"]
+        for edge in page["edges"]:
+            node = edge["node"]
+            out += yield from _collection_aliases(variables, node["name"], node["aliases"])
+        if not page["pageInfo"]["hasNextPage"]:
+            return out
+        after = page["pageInfo"]["endCursor"]
+
+
+def _collection_aliases(
+    variables: dict[str, Any], collection: str, page: dict[str, Any] | None = None
+) -> Read[list[AliasRef]]:
+    out: list[AliasRef] = []
+    cursor = None
+    while True:
+        if page is None:
+            data = yield GraphQLCall(
+                COLLECTION_ALIASES_QUERY, {**variables, "collection": collection, "aliasCursor": cursor}
+            )
+            entity, project = variables["entity"], variables["project"]
+            coll = _project(data, entity, project).get("artifactCollection")
+            if coll is None:
+                raise WandbNotFoundError(f"W&B collection {entity}/{project}/{collection} does not exist")
+            page = coll["aliases"]
+        out += [AliasRef(collection=collection, id=e["node"]["id"], alias=e["node"]["alias"]) for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return out
+        cursor, page = page["pageInfo"]["endCursor"], None
+
+
+def read_members_by_alias(
+    entity: str, project: str, refs: Sequence[tuple[str, str]], per_request: int = 50
+) -> Read[dict[tuple[str, str], MembershipInfo | None]]:
+    """The membership each ``(collection, alias)`` names now (``None``: gone), ``per_request`` a request."""
+    out: dict[tuple[str, str], MembershipInfo | None] = {}
+    refs = list(dict.fromkeys(refs))
+    for start in range(0, len(refs), per_request):
+        batch = refs[start : start + per_request]
+        decl = "".join(f", $m{i}: String!" for i in range(len(batch)))
+        parts = " ".join(
+            f"m{i}: artifactCollectionMembership(name: $m{i}) {{ {MEMBERSHIP_FIELDS} }}" for i in range(len(batch))
+        )
+        q = (
+            f"query WbautoMembersByAlias($entity: String!, $project: String!{decl}) {{"
+            f" project(name: $project, entityName: $entity) {{ {parts} }} }}"
+        )
+        variables = {"entity": entity, "project": project, **{f"m{i}": f"{c}:{a}" for i, (c, a) in enumerate(batch)}}
+        node = _project((yield GraphQLCall(q, variables)), entity, project)
+        for i, ref in enumerate(batch):
+            got = node.get(f"m{i}")
+            out[ref] = _membership(got) if got else None
+    return out
 
 
 def _members(

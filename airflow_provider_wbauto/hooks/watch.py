@@ -58,8 +58,23 @@ from ..automations.events import (
 )
 from ..automations.scopes import Scope
 from ..evaluation.mongo import matches
+from .times import parse_time, wire_time
 from .transport import Endpoint, Read, T, WandbNotFoundError
-from .wandb import MembershipInfo, RunInfo, Tuning, WandbHook, read_history, read_memberships, read_projects, read_runs
+from .wandb import (
+    AliasRef,
+    MembershipInfo,
+    RunInfo,
+    Tuning,
+    WandbHook,
+    read_aliases,
+    read_history,
+    read_members_by_alias,
+    read_memberships,
+    read_newest_versions,
+    read_projects,
+    read_runs,
+    read_versions_by_id,
+)
 
 MARGIN = timedelta(minutes=2)  # heartbeats written out of order by this much are still seen
 BEGINNING = "beginning"
@@ -87,15 +102,6 @@ class Watch:
     def polled_by(self, hook: WandbHook, endpoint: Endpoint) -> Watch:
         """This watch as polled through ``hook`` (at ``endpoint``): its UI address and tuning are the hook's."""
         return replace(self, app_url=WandbHook.app_url(endpoint), tuning=hook.tuning)
-
-
-def parse_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def wire_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def normalise_since(since: str | None) -> str | None:
@@ -179,13 +185,18 @@ def event_id(automation: str, event_type: str, subject: str) -> str:
     return hashlib.sha256(f"{automation}\x1f{event_type}\x1f{subject}".encode()).hexdigest()[:32]
 
 
-Stream = Literal["runs", "members", "portfolios"]
+Stream = Literal["runs", "versions", "aliases", "members", "portfolios"]
 
 
 def stream_of(event: Event) -> Stream:
-    """What an event family reads: a scope's runs, its versions, or its registry links only."""
+    """What an event family reads: a scope's runs, a collection's newest versions, a scope's aliases,
+    or every version (or only the registry links) of the scope."""
     if isinstance(event, OnRunMetric | OnRunState):
         return "runs"
+    if isinstance(event, OnCreateArtifact) and event.scope.kind == "collection":
+        return "versions"  # a registry collection's members are links, made at any time: read them all
+    if isinstance(event, OnAddArtifactAlias):
+        return "aliases"
     links = isinstance(event, OnLinkArtifact | OnUnlinkArtifact)
     return "portfolios" if links and event.scope.collection is None else "members"
 
@@ -212,6 +223,9 @@ class Snapshot:
     with_config: bool = False
     history: Mapping[str, RowsRead] = field(default_factory=dict)
     members: list[MembershipInfo] | None = None
+    versions: list[MembershipInfo] | None = None  # a collection's newest versions, newest first ...
+    versions_after: str | None = None  # ... every one created after this time (``None``: every one)
+    aliases: list[AliasRef] | None = None
     absent: str | None = None  # the scope does not exist yet (why)
     entity: str = ""  # a team or organization scope: the entity whose projects ``parts`` are
     parts: Mapping[str, Snapshot] | None = None  # ... and each project's snapshot
@@ -259,6 +273,13 @@ def read_snapshot(
             )
         return Snapshot(entity=entity, parts=parts, absent=missing), SnapshotState(parts=states, started=True)
     entity, project = project_of(scope)
+    if stream == "versions":
+        (versions, after), missing = yield from _or_nothing(_read_newest(scope, _versions_since(state.hw)), ([], None))
+        hw = _newest_version(state.hw, versions)
+        return Snapshot(versions=versions, versions_after=after, absent=missing), SnapshotState(hw=hw, started=True)
+    if stream == "aliases":
+        aliases, missing = yield from _or_nothing(read_aliases(entity, project, scope.collection), [])
+        return Snapshot(aliases=aliases, absent=missing), state
     if stream != "runs":
         members, missing = yield from _or_nothing(_read_members(scope, stream), [])
         return Snapshot(members=members, absent=missing), state
@@ -497,6 +518,10 @@ def _short(subject: str) -> str:
 def _poll_artifacts(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
     event = watch.event
     scope = event.scope
+    if stream_of(event) == "versions":
+        return (yield from _poll_created(watch, cursor, shared))
+    if stream_of(event) == "aliases":
+        return (yield from _poll_aliases(watch, cursor, shared))
     if shared is not None and shared.members is not None:
         members, missing = shared.members, shared.absent
     else:
@@ -615,26 +640,149 @@ def _tag_payload(watch: Watch, record: Tagged) -> Payload:
 def _subjects(watch: Watch, members: list[MembershipInfo]) -> Iterator[tuple[str, str, Subject]]:
     """``(short hash, occurred_at, subject)`` for every subject of this event family present now."""
     event = watch.event
-    assert isinstance(event, OnCreateArtifact | OnLinkArtifact | OnUnlinkArtifact | OnAddArtifactAlias)
+    assert isinstance(event, OnCreateArtifact | OnLinkArtifact | OnUnlinkArtifact)
     for m in members:
-        record = {
-            "alias": [a["alias"] for a in m["aliases"]],
-            "metadata": m["artifact_metadata"],
-            "collection": m["collection"],
-        }
         if isinstance(event, OnCreateArtifact):
-            if m["artifact_state"] == "COMMITTED" and matches(event.filter, record):
+            if _created(event, m):
                 subject = f"artifact/{m['artifact_id']}"
                 yield _short(subject), m["artifact_created_at"], (m, subject, None)
-        elif isinstance(event, OnLinkArtifact | OnUnlinkArtifact):
-            if m["collection_type"] == "PORTFOLIO" and matches(event.filter, record):
-                subject = f"membership/{m['id']}"
-                yield _short(subject), m["created_at"], (m, subject, None)
-        else:
-            for alias in m["aliases"]:
-                if matches(event.filter, {**record, "alias": alias["alias"]}):
-                    subject = f"alias/{m['collection']}/{m['artifact_id']}/{alias['id']}"
-                    yield _short(subject), m["created_at"], (m, subject, alias["alias"])
+        elif m["collection_type"] == "PORTFOLIO" and matches(event.filter, _record(m)):
+            subject = f"membership/{m['id']}"
+            yield _short(subject), m["created_at"], (m, subject, None)
+
+
+def _record(m: MembershipInfo) -> dict[str, Any]:
+    """A version as W&B's artifact filters see it (``alias`` is its aliases in the collection)."""
+    return {
+        "alias": [a["alias"] for a in m["aliases"]],
+        "metadata": m["artifact_metadata"],
+        "collection": m["collection"],
+    }
+
+
+def _created(event: OnCreateArtifact, m: MembershipInfo) -> bool:
+    """A version counts as created once committed, if it matches the filter."""
+    return m["artifact_state"] == "COMMITTED" and matches(event.filter, _record(m))
+
+
+# -- created versions and added aliases: reading only what changed -------------------------------------
+
+PENDING_KEPT = 200  # versions seen uncommitted, re-read until they commit (the oldest forgotten past this)
+EPOCH = "1970-01-01T00:00:00Z"
+# W&B stamps a version's creation itself, so only concurrent creations land out of order: the listing
+# goes this far behind the newest version seen (MARGIN is for heartbeats, which clients write)
+VERSION_MARGIN = timedelta(seconds=30)
+
+
+def _versions_since(hw: str | None) -> str | None:
+    return wire_time(parse_time(hw) - VERSION_MARGIN) if hw else None
+
+
+def _read_newest(scope: Scope, down_to: str | None) -> Read[tuple[list[MembershipInfo], str | None]]:
+    """A collection's versions created at or after ``down_to`` (``None``: the newest page), newest
+    first, and after which time the listing is whole (``None``: it has every version)."""
+    assert scope.collection is not None
+    versions, more = yield from read_newest_versions(*project_of(scope), scope.collection, down_to=down_to)
+    return versions, (min(v["artifact_created_at"] for v in versions) if more and versions else None)
+
+
+def _newest_version(hw: str | None, versions: list[MembershipInfo]) -> str | None:
+    stamps = [s for s in (hw, *(v["artifact_created_at"] for v in versions)) if s]
+    return max(stamps, key=parse_time, default=None)
+
+
+def _covers(shared: Snapshot | None, down_to: str | None) -> bool:
+    """Does a shared listing hold every version created at or after ``down_to`` (``None``: the newest)?"""
+    if shared is None or shared.versions is None:
+        return False
+    if shared.versions_after is None or down_to is None:
+        return True
+    return parse_time(down_to) > parse_time(shared.versions_after)
+
+
+def _poll_created(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
+    """New committed versions of a collection: the listing goes back only to the newest version seen
+    (``hw``, less ``VERSION_MARGIN`` for versions created concurrently); the versions created within that
+    margin (``near``) and those seen uncommitted (``pending``, re-read until they commit) are kept.
+    A quiet poll is one small request whatever the collection's length; the cursor stays small."""
+    event = watch.event
+    assert isinstance(event, OnCreateArtifact) and event.scope.collection is not None
+    first = cursor is None
+    hw: str | None = cursor.get("hw") if cursor else None
+    if first:
+        down_to = None if watch.since is None else EPOCH if watch.since == BEGINNING else watch.since
+    else:
+        down_to = _versions_since(hw) or EPOCH  # nothing seen yet: everything is new
+    if _covers(shared, down_to):
+        assert shared is not None and shared.versions is not None
+        versions, missing = shared.versions, shared.absent
+    else:
+        (versions, _), missing = yield from _or_nothing(_read_newest(event.scope, down_to), ([], None))
+    near = set(cursor.get("near", [])) if cursor else set()
+    pending: dict[str, list[Any]] = dict(cursor.get("pending", {})) if cursor else {}
+    events: list[Payload] = []
+    listed = set()
+    for v in sorted(versions, key=lambda v: parse_time(v["artifact_created_at"])):
+        key = _short(f"artifact/{v['artifact_id']}")
+        listed.add(key)
+        new = _at_or_after(v["artifact_created_at"], watch.since) if first else key not in near
+        behind = down_to is not None and not _at_or_after(v["artifact_created_at"], down_to)
+        if key not in pending and (behind or not new):
+            continue  # seen, or older than the listing needs (its last page reaches past it)
+        pending.pop(key, None)
+        if v["artifact_state"] == "COMMITTED":
+            if _created(event, v):
+                events.append(_artifact_payload(watch, v, f"artifact/{v['artifact_id']}", None))
+        elif v["artifact_state"] != "DELETED":
+            pending[key] = [v["artifact_id"], v["version_index"]]
+    recheck = {k: p for k, p in pending.items() if k not in listed}
+    if recheck:
+        now = yield from read_versions_by_id(event.scope.collection, [(a, i) for a, i in recheck.values()])
+        for key, (artifact, _) in recheck.items():
+            got = now[artifact]
+            if got is None or got["artifact_state"] == "COMMITTED":
+                del pending[key]  # deleted, or committed at last
+            if got is not None and got["artifact_state"] == "COMMITTED" and _created(event, got):
+                events.append(_artifact_payload(watch, got, f"artifact/{artifact}", None))
+    new_hw = _newest_version(hw, versions)
+    bound = _versions_since(new_hw)
+    near = {
+        _short(f"artifact/{v['artifact_id']}")
+        for v in versions
+        if bound is not None and _at_or_after(v["artifact_created_at"], bound)
+    }
+    new_cursor = {"hw": new_hw, "near": sorted(near), "pending": dict(list(pending.items())[-PENDING_KEPT:])}
+    return events, _with_absent(new_cursor, missing)
+
+
+def _poll_aliases(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
+    """Aliases added: the scope's aliases are listed with their ids (a moved or re-added alias has a
+    new one), O(aliases) whatever the number of versions; only the versions of new ones are read."""
+    event = watch.event
+    assert isinstance(event, OnAddArtifactAlias)
+    entity, project = project_of(event.scope)
+    if shared is not None and shared.aliases is not None:
+        refs, missing = shared.aliases, shared.absent
+    else:
+        refs, missing = yield from _or_nothing(read_aliases(entity, project, event.scope.collection), [])
+    present = {_short(f"alias/{r['id']}"): r for r in refs}
+    before = set(cursor.get("aliases", [])) if cursor else None
+    fresh = [r for key, r in sorted(present.items()) if (key not in before if before is not None else watch.since)]
+    members = (
+        (yield from read_members_by_alias(entity, project, [(r["collection"], r["alias"]) for r in fresh]))
+        if fresh
+        else {}
+    )
+    events: list[Payload] = []
+    for ref in fresh:
+        m = members.get((ref["collection"], ref["alias"]))
+        if m is None or (before is None and not _at_or_after(m["created_at"], watch.since)):
+            continue  # gone already, or (backfilling) on a version that joined before ``since``
+        alias_id = next((a["id"] for a in m["aliases"] if a["alias"] == ref["alias"]), ref["id"])
+        if matches(event.filter, {**_record(m), "alias": ref["alias"]}):
+            subject = f"alias/{m['collection']}/{m['artifact_id']}/{alias_id}"
+            events.append(_artifact_payload(watch, m, subject, ref["alias"]))
+    return events, _with_absent({"aliases": sorted(present)}, missing)
 
 
 def _artifact_payload(watch: Watch, m: MembershipInfo, subject: str, alias: str | None) -> Payload:

@@ -522,15 +522,17 @@ def collection_artifacts(
     filters: str | None = None,
 ) -> Node:
     where, params = compile_filter(filters, artifact_field)
-    direction = "ASC" if (order or "").lstrip("+") in ("versionIndex", "createdAt", "created_at") else "DESC"
-    if (order or "").startswith("-"):
-        direction = "DESC"
+    field = (order or "").lstrip("+-")
+    column = {"createdAt": "artifact.created_at", "created_at": "artifact.created_at"}.get(field, "m.version_index")
+    known = field in ("versionIndex", "createdAt", "created_at")
+    direction = "ASC" if known and not (order or "").startswith("-") else "DESC"  # newest first by default
     base = f"FROM membership m JOIN artifact ON artifact.id=m.artifact_id WHERE m.collection_id=? AND {where}"
     args = [coll["_pk"], *params]
     total = _store(info).one(f"SELECT COUNT(*) AS n {base}", args)
     nodes, cursors, more = _offset_page(
         _store(info),
-        f"SELECT artifact.*, m.version_index AS member_index {base} ORDER BY m.version_index {direction}",
+        f"SELECT artifact.*, m.version_index AS member_index {base}"
+        f" ORDER BY {column} {direction}, m.version_index {direction}",
         args,
         after,
         first,
