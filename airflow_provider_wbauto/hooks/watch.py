@@ -707,6 +707,8 @@ def _poll_created(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) 
     A quiet poll is one small request whatever the collection's length; the cursor stays small."""
     event = watch.event
     assert isinstance(event, OnCreateArtifact) and event.scope.collection is not None
+    if cursor is not None and "near" not in cursor:  # a cursor of the full reads before these: a baseline,
+        watch, cursor = replace(watch, since=None), None  # never a refire
     first = cursor is None
     hw: str | None = cursor.get("hw") if cursor else None
     if first:
@@ -766,7 +768,9 @@ def _poll_aliases(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) 
     else:
         refs, missing = yield from _or_nothing(read_aliases(entity, project, event.scope.collection), [])
     present = {_short(f"alias/{r['id']}"): r for r in refs}
-    before = set(cursor.get("aliases", [])) if cursor else None
+    if cursor is not None and "aliases" not in cursor:  # a cursor of the full reads before these: a baseline
+        watch, cursor = replace(watch, since=None), None
+    before = set(cursor["aliases"]) if cursor else None
     fresh = [r for key, r in sorted(present.items()) if (key not in before if before is not None else watch.since)]
     members = (
         (yield from read_members_by_alias(entity, project, [(r["collection"], r["alias"]) for r in fresh]))

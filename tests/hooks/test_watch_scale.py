@@ -116,3 +116,18 @@ def test_shared_reads_of_versions_and_aliases_give_what_each_watch_reads_alone(
 def _timeless(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Alias events occur when seen (W&B does not say when an alias was added): compare the rest."""
     return [{k: v for k, v in e.items() if k != "occurred_at"} for e in events]
+
+
+def test_a_cursor_of_the_full_reads_is_taken_as_a_baseline_not_refired(wandb_conn: LocalWandb, entity: str) -> None:
+    """Watches stored before the incremental reads carry ``{"present": [...]}``: upgrading fires nothing old."""
+    store, hook = wandb_conn.store, WandbHook()
+    store.create_version(entity, "p", "model", aliases=["production"])
+    cursors = {}
+    for event in (OnCreateArtifact(scope=f"{entity}/p/model"), OnAddArtifactAlias(scope=f"{entity}/p/model")):
+        events, cursors[type(event)] = hook.run(poll(Watch(event, "a", since="beginning"), {"present": ["0a1b"]}))
+        assert events == []
+    store.create_version(entity, "p", "model", aliases=["staging"])
+    created = Watch(OnCreateArtifact(scope=f"{entity}/p/model"), "a", since="beginning")
+    assert [e["artifact_version_index"] for e in hook.run(poll(created, cursors[OnCreateArtifact]))[0]] == [1]
+    added = Watch(OnAddArtifactAlias(scope=f"{entity}/p/model"), "a", since="beginning")
+    assert sorted(e["alias"] for e in hook.run(poll(added, cursors[OnAddArtifactAlias]))[0]) == ["latest", "staging"]
