@@ -727,7 +727,10 @@ def _poll_created(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) 
     for v in sorted(versions, key=lambda v: parse_time(v["artifact_created_at"])):
         key = _short(f"artifact/{v['artifact_id']}")
         listed.add(key)
-        new = _at_or_after(v["artifact_created_at"], watch.since) if first else key not in near
+        if first:  # news: created since ``since``, or not committed yet (committing later is news)
+            new = _at_or_after(v["artifact_created_at"], watch.since) or v["artifact_state"] != "COMMITTED"
+        else:
+            new = key not in near
         behind = down_to is not None and not _at_or_after(v["artifact_created_at"], down_to)
         if key not in pending and (behind or not new):
             continue  # seen, or older than the listing needs (its last page reaches past it)

@@ -131,3 +131,14 @@ def test_a_cursor_of_the_full_reads_is_taken_as_a_baseline_not_refired(wandb_con
     assert [e["artifact_version_index"] for e in hook.run(poll(created, cursors[OnCreateArtifact]))[0]] == [1]
     added = Watch(OnAddArtifactAlias(scope=f"{entity}/p/model"), "a", since="beginning")
     assert sorted(e["alias"] for e in hook.run(poll(added, cursors[OnAddArtifactAlias]))[0]) == ["latest", "staging"]
+
+
+def test_a_version_uncommitted_when_the_watch_begins_fires_when_it_commits(wandb_conn: LocalWandb, entity: str) -> None:
+    store, hook = wandb_conn.store, WandbHook()
+    store.create_version(entity, "p", "model")
+    pending = store.create_version(entity, "p", "model", state="PENDING")
+    watch = Watch(OnCreateArtifact(scope=f"{entity}/p/model"), "new")
+    events, cursor = hook.run(poll(watch, None))
+    assert events == [] and len(cursor["pending"]) == 1
+    store.commit_version(pending)
+    assert [e["artifact_version_index"] for e in hook.run(poll(watch, cursor))[0]] == [1]
