@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypedDict
@@ -464,15 +464,29 @@ def read_memberships(
     variables = {"entity": entity, "project": project, "perPage": per_page, "cursor": None}
     if collection is not None:
         return (yield from _members(variables, collection))
-    out: list[MembershipInfo] = []
-    types = ["PORTFOLIO"] if portfolios_only else None
+    types = {"types": ["PORTFOLIO"] if portfolios_only else None}
+    read: Read[list[MembershipInfo]] = _each_collection(
+        PROJECT_MEMBERSHIPS_QUERY, variables, types, "artifactMemberships", _members
+    )
+    return (yield from read)
+
+
+def _each_collection(
+    query: str,
+    variables: dict[str, Any],
+    extra: dict[str, Any],
+    nested: str,
+    rest: Callable[[dict[str, Any], str, dict[str, Any]], Read[list[T]]],
+) -> Read[list[T]]:
+    """What ``rest`` reads of every collection of a project, given the first page of ``nested`` that
+    ``query`` reads inside the page of collections: one request when nothing is longer than a page."""
+    out: list[T] = []
     after = None
     while True:
-        data = yield GraphQLCall(PROJECT_MEMBERSHIPS_QUERY, {**variables, "collectionCursor": after, "types": types})
-        page = _project(data, entity, project)["artifactCollections"]
+        data = yield GraphQLCall(query, {**variables, **extra, "collectionCursor": after})
+        page = _project(data, variables["entity"], variables["project"])["artifactCollections"]
         for edge in page["edges"]:
-            node = edge["node"]
-            out += yield from _members(variables, node["name"], node["artifactMemberships"])
+            out += yield from rest(variables, edge["node"]["name"], edge["node"][nested])
         if not page["pageInfo"]["hasNextPage"]:
             return out
         after = page["pageInfo"]["endCursor"]
@@ -517,7 +531,6 @@ def read_newest_versions(
 def _version(edge: dict[str, Any], collection: str, typename: str, collection_tags: list[str]) -> MembershipInfo:
     """A version listed by ``artifacts`` as a member of ``collection`` (its index there is the edge's)."""
     art = edge["node"]
-    seq = art["artifactSequence"]
     return MembershipInfo(
         id="",
         collection=collection,
@@ -529,16 +542,8 @@ def _version(edge: dict[str, Any], collection: str, typename: str, collection_ta
             for a in art.get("aliases") or []
             if (a.get("artifactCollection") or {}).get("name") == collection
         ],
-        artifact_id=art["id"],
-        artifact_state=art["state"],
-        artifact_created_at=art["createdAt"],
-        artifact_metadata=_json_field(art.get("metadata")),
-        artifact_type=art["artifactType"]["name"],
-        source_project=seq["project"]["name"],
-        source_collection=seq["name"],
-        source_version_index=int(art["versionIndex"]),
-        artifact_tags=[t["name"] for t in art.get("tags") or []],
         collection_tags=collection_tags,
+        **_artifact_fields(art),
     )
 
 
@@ -590,17 +595,7 @@ def read_aliases(entity: str, project: str, collection: str | None, per_page: in
     variables: dict[str, Any] = {"entity": entity, "project": project, "perPage": per_page, "aliasCursor": None}
     if collection is not None:
         return (yield from _collection_aliases(variables, collection))
-    out: list[AliasRef] = []
-    after = None
-    while True:
-        data = yield GraphQLCall(PROJECT_ALIASES_QUERY, {**variables, "collectionCursor": after})
-        page = _project(data, entity, project)["artifactCollections"]
-        for edge in page["edges"]:
-            node = edge["node"]
-            out += yield from _collection_aliases(variables, node["name"], node["aliases"])
-        if not page["pageInfo"]["hasNextPage"]:
-            return out
-        after = page["pageInfo"]["endCursor"]
+    return (yield from _each_collection(PROJECT_ALIASES_QUERY, variables, {}, "aliases", _collection_aliases))
 
 
 def _collection_aliases(
@@ -670,7 +665,6 @@ def _members(
 
 def _membership(node: dict[str, Any]) -> MembershipInfo:
     art = node["artifact"]
-    seq = art["artifactSequence"]
     coll = node["artifactCollection"]
     return MembershipInfo(
         id=node["id"],
@@ -679,6 +673,27 @@ def _membership(node: dict[str, Any]) -> MembershipInfo:
         version_index=int(node["versionIndex"]),
         created_at=node["createdAt"],
         aliases=[AliasInfo(id=a["id"], alias=a["alias"]) for a in node["aliases"]],
+        collection_tags=[e["node"]["name"] for e in (coll.get("tags") or {}).get("edges", [])],
+        **_artifact_fields(art),
+    )
+
+
+class _ArtifactFields(TypedDict):
+    artifact_id: str
+    artifact_state: str
+    artifact_created_at: str
+    artifact_metadata: dict[str, Any]
+    artifact_type: str
+    source_project: str
+    source_collection: str
+    source_version_index: int
+    artifact_tags: list[str]
+
+
+def _artifact_fields(art: dict[str, Any]) -> _ArtifactFields:
+    """The version's own fields of a ``MembershipInfo``, from an ``Artifact`` node (however it was reached)."""
+    seq = art["artifactSequence"]
+    return _ArtifactFields(
         artifact_id=art["id"],
         artifact_state=art["state"],
         artifact_created_at=art["createdAt"],
@@ -688,5 +703,4 @@ def _membership(node: dict[str, Any]) -> MembershipInfo:
         source_collection=seq["name"],
         source_version_index=int(art["versionIndex"]),
         artifact_tags=[t["name"] for t in art.get("tags") or []],
-        collection_tags=[e["node"]["name"] for e in (coll.get("tags") or {}).get("edges", [])],
     )
