@@ -58,15 +58,9 @@ class AliasInfo(TypedDict):
     alias: str
 
 
-class MembershipInfo(TypedDict):
-    """One version as a member of one collection (its own sequence, or a portfolio it is linked to)."""
+class _ArtifactFields(TypedDict):
+    """A version's own fields, whichever collection it is seen in."""
 
-    id: str
-    collection: str
-    collection_type: str
-    version_index: int
-    created_at: str
-    aliases: list[AliasInfo]
     artifact_id: str
     artifact_state: str
     artifact_created_at: str
@@ -76,6 +70,17 @@ class MembershipInfo(TypedDict):
     source_collection: str
     source_version_index: int
     artifact_tags: list[str]
+
+
+class MembershipInfo(_ArtifactFields):
+    """One version as a member of one collection (its own sequence, or a portfolio it is linked to)."""
+
+    id: str
+    collection: str
+    collection_type: str
+    version_index: int
+    created_at: str
+    aliases: list[AliasInfo]
     collection_tags: list[str]
 
 
@@ -676,18 +681,6 @@ def _membership(node: dict[str, Any]) -> MembershipInfo:
         collection_tags=[e["node"]["name"] for e in (coll.get("tags") or {}).get("edges", [])],
         **_artifact_fields(art),
     )
-
-
-class _ArtifactFields(TypedDict):
-    artifact_id: str
-    artifact_state: str
-    artifact_created_at: str
-    artifact_metadata: dict[str, Any]
-    artifact_type: str
-    source_project: str
-    source_collection: str
-    source_version_index: int
-    artifact_tags: list[str]
 
 
 def _artifact_fields(art: dict[str, Any]) -> _ArtifactFields:
