@@ -153,6 +153,11 @@ class MetricEvaluator:
             self._cur = Window(spec.window, agg)
             self._prior = Window(spec.prior_window, agg) if spec.kind == "change" else None
         self._cmp = _COMPARE[spec.cmp]
+        # the values the next row is judged with: a z-score the whole window before it; threshold and
+        # change the window(s) it completes (the oldest value falls out as it comes in)
+        self._kept = (
+            spec.window if spec.kind == "zscore" else spec.window + (spec.prior_window if self._prior else 0) - 1
+        )
         state = state or {}
         self.count = 0
         self.prev: bool | None = state.get("prev")
@@ -163,15 +168,16 @@ class MetricEvaluator:
         self.count = int(state.get("count", 0))
 
     def state(self) -> dict[str, Any]:
-        """JSON-able; the evaluator built from it continues exactly where this one stands."""
-        buf = list(self._prior.values) if self._prior is not None else []
-        return {
-            "buf": buf + list(self._cur.values),
-            "count": self.count,
-            "prev": self.prev,
-            "fired": self.fired,
-            "last_step": self.last_step,
-        }
+        """JSON-able and small (only the values the next row needs, no defaults); the evaluator built
+        from it continues exactly where this one stands."""
+        buf = [*(self._prior.values if self._prior is not None else ()), *self._cur.values]
+        state: dict[str, Any] = {"buf": buf[len(buf) - self._kept :] if len(buf) > self._kept else buf}
+        state |= {"count": self.count, "last_step": self.last_step}
+        if self.prev is not None:
+            state["prev"] = self.prev
+        if self.fired:
+            state["fired"] = True
+        return state
 
     def _push(self, value: float) -> None:
         dropped = self._cur.push(value)

@@ -4,11 +4,12 @@
 the same backend state give the same events with the same ``event_id``, so a caller that crashes
 before storing the new cursor simply polls again. The cursor is a small JSON dict:
 
-- run families: ``{"hw": newest heartbeat seen, "runs": {run id: {"s": last step read, "e": engine
-  state, "d": done, "st": last state, "f": states fired}}}``. A poll lists only runs whose heartbeat
-  is at or after ``hw - MARGIN`` (one small request when nothing changed) and reads only the new
-  history rows of the metric in use. Runs that are finished and quiet are dropped from the cursor;
-  one that shows up again was resumed and is picked up from its current step.
+- run families (``RunCursor``): the newest heartbeat seen and, per run tracked, what the next poll
+  needs (``RunEntry``: its state, the last step read, the metric filter's window values). A poll lists
+  only runs whose heartbeat is at or after the newest one less ``MARGIN`` (one small request when
+  nothing changed) and reads only the new history rows of the metric in use. Finished runs not
+  listed are dropped, and so are running ones quiet for ``QUIET_AFTER`` (past ``RUNS_KEPT``, the least
+  recently heard of); one that shows up again is picked up from the step it is at.
 - artifact families: ``{"present": sorted short hashes of the subjects present}``; an event is a
   subject present now and not before (a version, a membership, an ``(version, alias id)`` pair: a
   moved or re-added alias has a new id, so it is a new pair). Unlinks: ``{"linked": {short hash:
@@ -40,7 +41,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, cast
 
 from ..automations.events import (
     TERMINAL_STATES,
@@ -78,6 +79,7 @@ from .wandb import (
 
 MARGIN = timedelta(minutes=2)  # heartbeats written out of order by this much are still seen
 BEGINNING = "beginning"
+EPOCH = "1970-01-01T00:00:00Z"
 DEFAULT_TUNING = Tuning()
 
 Cursor = dict[str, Any]
@@ -365,13 +367,68 @@ def _run_record(run: RunInfo) -> dict[str, Any]:
     }
 
 
-def _poll_runs(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
+class RunEntry(TypedDict, total=False):
+    """What a run-family watch keeps of one run it tracks."""
+
+    heartbeat: str  # when it was last listed: quiet runs are dropped (QUIET_AFTER, RUNS_KEPT)
+    state: str | None  # its state at the last poll (``None``: first seen as news, so any state is a change)
+    last_step: int  # metric: the last history step read
+    engine: dict[str, Any]  # metric: the filter's own state (the window's values), to continue exactly
+    done: bool  # metric: fired once and not re-armed, so its history is not read again
+    fired_states: list[str]  # state: the states it fired for
+
+
+class RunCursor(TypedDict, total=False):
+    newest_heartbeat: str | None  # runs are listed from MARGIN before it
+    runs: dict[str, RunEntry]
+    absent: str
+
+
+# Runs still running whose heartbeat stopped this long before the newest one (W&B marks them crashed
+# long before) are dropped, and past RUNS_KEPT the least recently heard of: one that resumes is
+# picked up again from the step it is at.
+QUIET_AFTER = timedelta(days=1)
+RUNS_KEPT = 5000
+_SHORT_RUN_KEYS = {"s": "last_step", "e": "engine", "d": "done", "st": "state", "f": "fired_states"}
+
+
+def _run_cursor(cursor: Cursor | None) -> RunCursor | None:
+    """A stored run cursor; one written before the keys had their names is read under them."""
+    if cursor is None or "hw" not in cursor:
+        return cast(RunCursor | None, cursor)
+    runs = {rid: {_SHORT_RUN_KEYS.get(k, k): v for k, v in e.items()} for rid, e in cursor["runs"].items()}
+    out = {"newest_heartbeat": cursor["hw"], "runs": runs} | (
+        {"absent": cursor["absent"]} if "absent" in cursor else {}
+    )
+    return cast(RunCursor, out)
+
+
+def _kept(old: dict[str, RunEntry], entries: dict[str, RunEntry], newest: str | None) -> dict[str, RunEntry]:
+    """The runs to track on: those polled now, and those not listed that may still log (not finished,
+    not quiet for QUIET_AFTER); at most RUNS_KEPT, the most recently heard of."""
+    quiet_before = parse_time(newest) - QUIET_AFTER if newest else None
+    kept = {
+        rid: e
+        for rid, e in old.items()
+        if rid not in entries
+        and e.get("state") not in TERMINAL_STATES
+        and not (quiet_before and e.get("heartbeat") and parse_time(e["heartbeat"]) < quiet_before)
+    }
+    kept.update(entries)
+    if len(kept) > RUNS_KEPT:
+        recent = sorted(kept, key=lambda rid: parse_time(kept[rid].get("heartbeat") or EPOCH), reverse=True)
+        kept = {rid: kept[rid] for rid in recent[:RUNS_KEPT]}
+    return dict(sorted(kept.items()))
+
+
+def _poll_runs(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
     event = watch.event
     assert isinstance(event, OnRunMetric | OnRunState)
     scope, run_filter = event.scope, event.filter.run
+    cursor = _run_cursor(stored)
     first = cursor is None
-    old: dict[str, dict[str, Any]] = dict(cursor["runs"]) if cursor else {}
-    hw: str | None = cursor.get("hw") if cursor else None
+    old: dict[str, RunEntry] = dict(cursor["runs"]) if cursor else {}
+    hw = cursor.get("newest_heartbeat") if cursor else None
     changed_since = _changed_since(hw)
     if shared is not None and shared.runs is not None and (shared.with_config or not run_filter):
         runs = shared.runs  # listed since the previous snapshot, which this watch has seen
@@ -395,42 +452,40 @@ def _poll_runs(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> 
         events, entries = yield from _metric_events(watch, event, runs, old, new_after, shared)
     else:
         events, entries = _state_events(watch, event, runs, old, new_after)
-    seen = {r["id"] for r in runs}
-    kept = {rid: e for rid, e in old.items() if rid not in seen and e.get("st") not in TERMINAL_STATES}
-    kept.update(entries)
-    return events, _with_absent({"hw": new_hw, "runs": dict(sorted(kept.items()))}, missing)
+    new_cursor: RunCursor = {"newest_heartbeat": new_hw, "runs": _kept(old, entries, new_hw)}
+    return events, _with_absent(cast(Cursor, new_cursor), missing)
 
 
 def _metric_events(
     watch: Watch,
     event: OnRunMetric,
     runs: list[RunInfo],
-    old: dict[str, dict[str, Any]],
+    old: dict[str, RunEntry],
     new_after: str | None,
     shared: Snapshot | None,
-) -> Read[tuple[list[Payload], dict[str, dict[str, Any]]]]:
+) -> Read[tuple[list[Payload], dict[str, RunEntry]]]:
     metric = event.filter.metric
-    entries: dict[str, dict[str, Any]] = {}
+    entries: dict[str, RunEntry] = {}
     windows: dict[str, tuple[int, int]] = {}
     for run in runs:
-        entry = old.get(run["id"])
-        if entry is None:
-            entry = {"s": -1 if _at_or_after(run["created_at"], new_after) else run["last_step"]}
-        entry = {**entry, "st": run["state"]}
+        before = old.get(run["id"])
+        if before is None:
+            before = {"last_step": -1 if _at_or_after(run["created_at"], new_after) else run["last_step"]}
+        entry: RunEntry = {**before, "heartbeat": run["heartbeat_at"], "state": run["state"]}
         entries[run["id"]] = entry
-        if not entry.get("d") and run["last_step"] > entry["s"]:
-            windows[run["id"]] = (entry["s"] + 1, run["last_step"])
+        if not entry.get("done") and run["last_step"] > entry["last_step"]:
+            windows[run["id"]] = (entry["last_step"] + 1, run["last_step"])
     history = _covered(shared, windows, metric.name)
-    missing = {rid: w for rid, w in windows.items() if rid not in history}
-    if missing:
+    unread = {rid: w for rid, w in windows.items() if rid not in history}
+    if unread:
         history |= yield from read_history(
-            *project_of(event.scope), missing, [metric.name], watch.tuning.history_page, watch.tuning.runs_per_request
+            *project_of(event.scope), unread, [metric.name], watch.tuning.history_page, watch.tuning.runs_per_request
         )
     by_id = {r["id"]: r for r in runs}
     events: list[Payload] = []
     for rid, rows in history.items():
         entry = entries[rid]
-        evaluator = metric.evaluator(entry.get("e"), rearm=watch.rearm)
+        evaluator = metric.evaluator(entry.get("engine"), rearm=watch.rearm)
         for firing in evaluator.feed(rows):
             subject = f"{rid}/{metric.name}/{firing.step}"
             events.append(
@@ -443,10 +498,15 @@ def _metric_events(
                     "metric_detail": firing.detail,
                 }
             )
-        entry["s"] = windows[rid][1]
-        entry["e"] = evaluator.state()
-        if evaluator.fired and not watch.rearm:
-            entry = {"s": entry["s"], "st": entry["st"], "d": 1}  # fires once per run: stop reading it
+        entry["last_step"] = windows[rid][1]
+        entry["engine"] = evaluator.state()
+        if evaluator.fired and not watch.rearm:  # fires once per run: stop reading it
+            entry = {
+                "heartbeat": entry["heartbeat"],
+                "state": entry["state"],
+                "last_step": entry["last_step"],
+                "done": True,
+            }
         entries[rid] = entry
     return events, entries
 
@@ -467,22 +527,22 @@ def _state_events(
     watch: Watch,
     event: OnRunState,
     runs: list[RunInfo],
-    old: dict[str, dict[str, Any]],
+    old: dict[str, RunEntry],
     new_after: str | None,
-) -> tuple[list[Payload], dict[str, dict[str, Any]]]:
+) -> tuple[list[Payload], dict[str, RunEntry]]:
     events: list[Payload] = []
-    entries: dict[str, dict[str, Any]] = {}
+    entries: dict[str, RunEntry] = {}
     for run in runs:
-        entry = old.get(run["id"])
+        before = old.get(run["id"])
         state = run["state"]
-        if entry is None:
+        if before is None:
             news = _at_or_after(run["heartbeat_at"], new_after)
-            entry = {"st": None if news else state, "f": []}
-        fired = list(entry.get("f", []))
-        if state != entry["st"] and event.filter.state.matches(state) and state not in fired:
+            before = {"state": None if news else state}
+        fired = list(before.get("fired_states", []))
+        if state != before.get("state") and event.filter.state.matches(state) and state not in fired:
             fired.append(state)
             events.append(_run_payload(watch, run, "RUN_STATE", f"{run['id']}/{state}"))
-        entries[run["id"]] = {"st": state, "f": fired}
+        entries[run["id"]] = {"heartbeat": run["heartbeat_at"], "state": state, "fired_states": fired}
     return events, entries
 
 
@@ -668,7 +728,6 @@ def _created(event: OnCreateArtifact, m: MembershipInfo) -> bool:
 # -- created versions and added aliases: reading only what changed -------------------------------------
 
 PENDING_KEPT = 200  # versions seen uncommitted, re-read until they commit (the oldest forgotten past this)
-EPOCH = "1970-01-01T00:00:00Z"
 # W&B stamps a version's creation itself, so only concurrent creations land out of order: the listing
 # goes this far behind the newest version seen (MARGIN is for heartbeats, which clients write)
 VERSION_MARGIN = timedelta(seconds=30)
@@ -700,17 +759,33 @@ def _covers(shared: Snapshot | None, down_to: str | None) -> bool:
     return parse_time(down_to) > parse_time(shared.versions_after)
 
 
-def _poll_created(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
+class CreatedCursor(TypedDict, total=False):
+    newest_created: str | None  # the newest version seen: the listing goes back to VERSION_MARGIN before it
+    near_newest: list[str]  # short hashes of the versions within that margin, which it lists again
+    uncommitted: dict[str, list[Any]]  # short hash -> [artifact id, version index]: re-read until committed
+    absent: str
+
+
+def _created_cursor(cursor: Cursor | None) -> CreatedCursor | None:
+    """A stored created cursor; one of the first incremental reads is read under today's names."""
+    if cursor is not None and "near" in cursor:
+        renamed = {"hw": "newest_created", "near": "near_newest", "pending": "uncommitted"}
+        cursor = {renamed.get(k, k): v for k, v in cursor.items()}
+    return cast(CreatedCursor | None, cursor)
+
+
+def _poll_created(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
     """New committed versions of a collection: the listing goes back only to the newest version seen
-    (``hw``, less ``VERSION_MARGIN`` for versions created concurrently); the versions created within that
-    margin (``near``) and those seen uncommitted (``pending``, re-read until they commit) are kept.
-    A quiet poll is one small request whatever the collection's length; the cursor stays small."""
+    (less ``VERSION_MARGIN`` for versions created concurrently); the versions created within that margin
+    and those seen uncommitted (re-read until they commit) are kept. A quiet poll is one small request
+    whatever the collection's length; the cursor stays small."""
     event = watch.event
     assert isinstance(event, OnCreateArtifact) and event.scope.collection is not None
-    if cursor is not None and "near" not in cursor:  # a cursor of the full reads before these: a baseline,
-        watch, cursor = replace(watch, since=None), None  # never a refire
+    cursor = _created_cursor(stored)
+    if cursor is not None and "near_newest" not in cursor:  # a cursor of the full reads before these: a
+        watch, cursor = replace(watch, since=None), None  # baseline, never a refire
     first = cursor is None
-    hw: str | None = cursor.get("hw") if cursor else None
+    hw = cursor.get("newest_created") if cursor else None
     if first:
         down_to = None if watch.since is None else EPOCH if watch.since == BEGINNING else watch.since
     else:
@@ -720,8 +795,8 @@ def _poll_created(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) 
         versions, missing = shared.versions, shared.absent
     else:
         (versions, _), missing = yield from _or_nothing(_read_newest(event.scope, down_to), ([], None))
-    near = set(cursor.get("near", [])) if cursor else set()
-    pending: dict[str, list[Any]] = dict(cursor.get("pending", {})) if cursor else {}
+    near = set(cursor.get("near_newest", [])) if cursor else set()
+    pending: dict[str, list[Any]] = dict(cursor.get("uncommitted", {})) if cursor else {}
     events: list[Payload] = []
     listed = set()
     for v in sorted(versions, key=lambda v: parse_time(v["artifact_created_at"])):
@@ -756,8 +831,12 @@ def _poll_created(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) 
         for v in versions
         if bound is not None and _at_or_after(v["artifact_created_at"], bound)
     }
-    new_cursor = {"hw": new_hw, "near": sorted(near), "pending": dict(list(pending.items())[-PENDING_KEPT:])}
-    return events, _with_absent(new_cursor, missing)
+    new_cursor: CreatedCursor = {
+        "newest_created": new_hw,
+        "near_newest": sorted(near),
+        "uncommitted": dict(list(pending.items())[-PENDING_KEPT:]),
+    }
+    return events, _with_absent(cast(Cursor, new_cursor), missing)
 
 
 def _poll_aliases(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:

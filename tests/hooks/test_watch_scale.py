@@ -64,10 +64,10 @@ def test_a_version_pending_longer_than_the_listing_goes_back_is_reread_until_it_
             entity, "p", "model", created_at=(datetime.now(UTC) - timedelta(minutes=25 - i)).isoformat()
         )
     events, cursor = recorder(watch, cursor)
-    assert [e["artifact_version_index"] for e in events] == list(range(1, 26)) and list(cursor["pending"])
+    assert [e["artifact_version_index"] for e in events] == list(range(1, 26)) and list(cursor["uncommitted"])
     store.commit_version(pending)
     events, cursor = recorder(watch, cursor)  # an old creation time: found by re-reading it by id
-    assert [e["artifact_version_index"] for e in events] == [0] and cursor["pending"] == {}
+    assert [e["artifact_version_index"] for e in events] == [0] and cursor["uncommitted"] == {}
     assert [c.query.split("(")[0] for c in recorder.calls] == ["query WbautoNewestVersions", "query WbautoVersionsById"]
 
 
@@ -139,6 +139,6 @@ def test_a_version_uncommitted_when_the_watch_begins_fires_when_it_commits(wandb
     pending = store.create_version(entity, "p", "model", state="PENDING")
     watch = Watch(OnCreateArtifact(scope=f"{entity}/p/model"), "new")
     events, cursor = hook.run(poll(watch, None))
-    assert events == [] and len(cursor["pending"]) == 1
+    assert events == [] and len(cursor["uncommitted"]) == 1
     store.commit_version(pending)
     assert [e["artifact_version_index"] for e in hook.run(poll(watch, cursor))[0]] == [1]
