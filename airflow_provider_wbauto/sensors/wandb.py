@@ -45,6 +45,7 @@ from ..automations.events import (
     OnUnlinkArtifact,
     event_to_json,
 )
+from ..hooks import state_store
 from ..hooks.transport import WandbError, WandbUnavailableError
 from ..hooks.wandb import WandbHook
 from ..hooks.watch import Watch, newly_absent, normalise_since, poll, spec_digest, wire_time
@@ -175,16 +176,17 @@ class WandbEventSensor(BaseSensorOperator):
     def _load(self, context: Context) -> tuple[Record, list[dict[str, Any]] | None]:
         """The stored record and this DAG run's claim, if it already claimed events."""
         _, key = self._names(context)
-        record: Record = self._store(context).get(key, default=None) or {"version": 0, "cursor": None, "claims": []}
+        record: Record = state_store.load(self._store(context), key) or {"version": 0, "cursor": None, "claims": []}
         claim = next((events for run_id, events in record["claims"] if run_id == context["run_id"]), None)
         return record, claim
 
     def _commit(self, context: Context, record: Record, cursor: Any, events: list[dict[str, Any]]) -> Record:
-        """Cursor, version and claim in one ``set()``: a crash leaves all of them or none."""
+        """Cursor, version and claim in one ``set()`` (of the head, when the record is stored in parts):
+        a crash leaves all of them or none."""
         _, key = self._names(context)
         claims = record["claims"] + ([[context["run_id"], events]] if events else [])
         new = {"version": record["version"] + 1, "cursor": cursor, "claims": recent_claims(claims)}
-        self._store(context).set(key, new)
+        state_store.save(self._store(context), key, new)
         if events:
             self.log.info("Claimed %d event(s): %s", len(events), ", ".join(e["event_id"] for e in events))
         return new

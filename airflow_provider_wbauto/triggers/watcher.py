@@ -45,6 +45,7 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
 
 from ..automations.events import Event, OnRunMetric, event_from_json
+from ..hooks import state_store
 from ..hooks.actions import PROCESSED_KEY
 from ..hooks.wandb import WandbHook
 from ..hooks.watch import (
@@ -197,7 +198,7 @@ class WandbAutomationTrigger(BaseEventTrigger):
         watch = watch.polled_by(hook, await hook.aendpoint())
         store, digest = self._store(), spec_digest(self.event, self.since, self.rearm)
         key, waiting_key = "cursor:" + digest, "waiting:" + digest
-        cursor: dict[str, Any] | None = await store.aget(key, default=None)
+        cursor: dict[str, Any] | None = await state_store.aload(store, key)
         grace = self.nudge_after if self.nudge_after is not None else max(30.0, 3 * self.poll_interval)
         waiting = Waiting(grace, await store.aget(waiting_key, default=[]), time.monotonic())
         stream = _STREAMS.setdefault(self.shared_stream_key(), _Stream())
@@ -291,6 +292,6 @@ class WandbStreamProducer(SharedStreamProducer):
                 newest.update(deposits)
         for deposit in newest.values():
             try:
-                await deposit.store.aset(deposit.key, deposit.value)
+                await state_store.asave(deposit.store, deposit.key, deposit.value)
             except Exception:  # the stored cursor stays behind: a restart re-polls and the action dedupes
                 log.exception("Could not store an automation cursor (%s); it will be re-polled", deposit.key)
