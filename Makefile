@@ -34,11 +34,13 @@ test-live: $(VENV)/.synced
 	$(VENV)/bin/pytest -q -s tests/cluster
 
 bench: $(VENV)/.synced
+	$(UV) sync --frozen --extra local --group bench --compile-bytecode --quiet
 	$(PY) -m benchmarks.engine
 	$(PY) -m benchmarks.local_history
 	$(PY) -m benchmarks.poll_cost
 	$(PY) -m benchmarks.shared_poll
 	$(PY) -m benchmarks.local_server
+	$(PY) -m benchmarks.artifact_scale
 
 clean:
 	rm -rf .tools $(VENV) demo-home

@@ -1,10 +1,11 @@
 """What N event-driven automations on one project cost per poll interval, shared stream vs one poll each.
 
-python -m benchmarks.shared_poll   (N = 1, 10, 100 metric automations on one project of 50 runs, 5 logging)
+python -m benchmarks.shared_poll   (N = 1, 10, 100, 1,000 metric automations on one project of 50 runs, 5 logging)
 
 The shared stream is what ``WandbAutomationTrigger`` runs in the triggerer: one ``read_snapshot`` per
 interval and each automation's ``poll(watch, cursor, snapshot)``. The baseline, measured in the same
-run, is each automation polling on its own (what N sensors cost). Ratios are to one automation's.
+run, is each automation polling on its own (what N sensors cost). Ratios are to one automation's:
+requests per interval, and the CPU seconds per interval of this process (the triggerer's side).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 RUNS, LOGGING, KEY, INTERVALS = 50, 5, "bench-key-" + "k" * 30, 3
@@ -46,32 +48,38 @@ def main() -> None:
                 return [Watch(OnRunMetric(scope=scope, filter=RunEvent.metric(metric[i % 2]) > 5 + i), f"a{i}")
                         for i in range(n)]  # fmt: skip
 
-            def shared(n: int) -> float:
+            def shared(n: int) -> tuple[float, float]:
                 ws, cursors, state = watches(n), [None] * n, SnapshotState()
                 keys = frozenset(w.event.filter.metric.name for w in ws)  # type: ignore[union-attr]
                 snap, state = hook.run(read_snapshot("runs", scope, state, keys=keys))
                 cursors = [hook.run(poll(w, c, snap))[1] for w, c in zip(ws, cursors, strict=True)]
-                before = server.requests()
+                before, cpu = server.requests(), time.process_time()
                 for _ in range(INTERVALS):
                     log_some()
                     snap, state = hook.run(read_snapshot("runs", scope, state, keys=keys))
                     cursors = [hook.run(poll(w, c, snap))[1] for w, c in zip(ws, cursors, strict=True)]
-                return (server.requests() - before) / INTERVALS
+                return (server.requests() - before) / INTERVALS, (time.process_time() - cpu) / INTERVALS
 
-            def alone(n: int) -> float:
+            def alone(n: int) -> tuple[float, float]:
                 ws = watches(n)
                 cursors = [hook.run(poll(w, None))[1] for w in ws]
-                before = server.requests()
+                before, cpu = server.requests(), time.process_time()
                 for _ in range(INTERVALS):
                     log_some()
                     cursors = [hook.run(poll(w, c))[1] for w, c in zip(ws, cursors, strict=True)]
-                return (server.requests() - before) / INTERVALS
+                return (server.requests() - before) / INTERVALS, (time.process_time() - cpu) / INTERVALS
 
-            one = shared(1)
-            print(f"{'automations':>11}  {'shared req/interval':>19}  {'ratio to 1':>10}  {'one poll each':>13}")
-            for n in (1, 10, 100):
-                s, a = shared(n), alone(n)
-                print(f"{n:>11}  {s:>19.1f}  {s / one:>10.2f}  {a:>13.1f}")
+            one, one_cpu = shared(1)
+            print(
+                f"{'automations':>11}  {'shared req/interval':>19}  {'ratio to 1':>10}  {'CPU s/interval':>14}"
+                f"  {'ratio to 1':>10}  {'one poll each: req':>18}  {'CPU s':>6}"
+            )
+            for n in (1, 10, 100, 1000):
+                (s, s_cpu), (a, a_cpu) = shared(n), alone(n)
+                print(
+                    f"{n:>11}  {s:>19.1f}  {s / one:>10.2f}  {s_cpu:>14.3f}  {s_cpu / one_cpu:>10.1f}"
+                    f"  {a:>18.1f}  {a_cpu:>6.2f}"
+                )
 
 
 if __name__ == "__main__":

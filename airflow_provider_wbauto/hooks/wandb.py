@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import httpx
 from airflow.sdk import BaseHook
@@ -514,21 +514,70 @@ def read_newest_versions(
     """A collection's versions, newest first, page by page until one created before ``down_to``
     (``None``: the first page only); and whether older ones were left unread. What a watch of new
     versions reads: the same small request whatever the collection's length."""
-    out: list[MembershipInfo] = []
-    cursor = None
     variables = {"entity": entity, "project": project, "collection": collection, "perPage": per_page}
-    while True:
-        data = yield GraphQLCall(NEWEST_VERSIONS_QUERY, {**variables, "cursor": cursor})
+
+    def versions(data: dict[str, Any]) -> tuple[dict[str, Any], list[MembershipInfo]]:
         coll = _project(data, entity, project).get("artifactCollection")
         if coll is None:
             raise WandbNotFoundError(f"W&B collection {entity}/{project}/{collection} does not exist")
-        page = coll["artifacts"]
         tags = [e["node"]["name"] for e in (coll.get("tags") or {}).get("edges", [])]
-        versions = [_version(edge, collection, coll["__typename"], tags) for edge in page["edges"]]
-        out += versions
+        page = coll["artifacts"]
+        return page, [_version(edge, collection, coll["__typename"], tags) for edge in page["edges"]]
+
+    return (yield from _newest_first(NEWEST_VERSIONS_QUERY, variables, versions, "artifact_created_at", down_to))
+
+
+NEWEST_LINKS_QUERY = """query WbautoNewestLinks($entity: String!, $registry: JSONString, $collection: JSONString,
+  $cursor: String, $perPage: Int) {
+  entity(name: $entity) { organization { orgEntity {
+    artifactMemberships(projectFilters: $registry, collectionFilters: $collection, after: $cursor, first: $perPage,
+      order: "-createdAt") {
+      edges { node { FIELDS } } pageInfo { endCursor hasNextPage } } } } } }""".replace("FIELDS", MEMBERSHIP_FIELDS)
+
+
+def read_newest_links(
+    entity: str, registry: str, collection: str | None, *, down_to: str | None, per_page: int = 20
+) -> Read[tuple[list[MembershipInfo], bool]]:
+    """The links into a registry (or one of its collections), newest first, as
+    ``read_newest_versions`` lists versions: the organization's ``artifactMemberships`` filtered by
+    registry and collection, as the SDK's RegistryVersions asks."""
+    variables = {
+        "entity": entity,
+        "registry": json.dumps({"name": registry}),
+        "collection": json.dumps({"name": collection}) if collection else None,
+        "perPage": per_page,
+    }
+
+    def links(data: dict[str, Any]) -> tuple[dict[str, Any], list[MembershipInfo]]:
+        org_entity = ((data.get("entity") or {}).get("organization") or {}).get("orgEntity")
+        if org_entity is None:
+            raise WandbNotFoundError(f"W&B entity {entity} does not exist or has no organization")
+        page = org_entity["artifactMemberships"]
+        return page, [_membership(edge["node"]) for edge in page["edges"]]
+
+    return (yield from _newest_first(NEWEST_LINKS_QUERY, variables, links, "created_at", down_to))
+
+
+FIRST_PAGE = 5  # what a quiet poll of the newest versions or links reads: the margin's few, and one more
+
+
+def _newest_first(
+    query: str,
+    variables: dict[str, Any],
+    page_of: Callable[[dict[str, Any]], tuple[dict[str, Any], list[MembershipInfo]]],
+    stamp: Literal["artifact_created_at", "created_at"],
+    down_to: str | None,
+) -> Read[tuple[list[MembershipInfo], bool]]:
+    """Pages of a listing ordered newest first until one reaches past ``down_to`` (``None``: one page);
+    and whether older ones were left unread. The first page is short: a quiet poll needs only a few."""
+    out: list[MembershipInfo] = []
+    cursor = None
+    while True:
+        size = variables["perPage"] if cursor else min(FIRST_PAGE, variables["perPage"])
+        page, found = page_of((yield GraphQLCall(query, {**variables, "cursor": cursor, "perPage": size})))
+        out += found
         more = bool(page["pageInfo"]["hasNextPage"])
-        reached = down_to is None or any(parse_time(v["artifact_created_at"]) < parse_time(down_to) for v in versions)
-        if not more or reached:
+        if not more or down_to is None or any(parse_time(m[stamp]) < parse_time(down_to) for m in found):
             return out, more
         cursor = page["pageInfo"]["endCursor"]
 

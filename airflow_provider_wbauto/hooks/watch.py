@@ -10,11 +10,16 @@ before storing the new cursor simply polls again. The cursor is a small JSON dic
   nothing changed) and reads only the new history rows of the metric in use. Finished runs not
   listed are dropped, and so are running ones quiet for ``QUIET_AFTER`` (past ``RUNS_KEPT``, the least
   recently heard of); one that shows up again is picked up from the step it is at.
-- artifact families: ``{"present": sorted short hashes of the subjects present}``; an event is a
-  subject present now and not before (a version, a membership, an ``(version, alias id)`` pair: a
-  moved or re-added alias has a new id, so it is a new pair). Unlinks: ``{"linked": {short hash:
-  [membership id, collection, version index, artifact id, type]}}``, the links present (matching the
-  filter) with what their unlink will report; a link present before and gone now is an unlink.
+- created versions and registry links (``NewestCursor``): the newest seen, the short hashes of those
+  within ``VERSION_MARGIN`` of it, and the versions seen uncommitted; a poll lists newest first, back
+  to the margin (one small request when nothing changed, whatever the collection's length).
+- added aliases: ``{"aliases": sorted short hashes of the alias ids present}`` (a moved or re-added
+  alias has a new id, so it is new).
+- other artifact families: ``{"present": sorted short hashes of the subjects present}``; an event is a
+  subject present now and not before (a membership of a plain project's portfolio). Unlinks:
+  ``{"linked": {short hash: [membership id, collection, version index, artifact id, type]}}``, the
+  links present (matching the filter) with what their unlink will report; a link present before and
+  gone now is an unlink. Tags: the (version or collection, tag) pairs present, with a generation.
 
 A team or organization scope is its projects, each watched as a project scope is (``"projects":
 {name: that project's cursor}``), with the project in its event ids. A project that appears after
@@ -71,6 +76,7 @@ from .wandb import (
     read_history,
     read_members_by_alias,
     read_memberships,
+    read_newest_links,
     read_newest_versions,
     read_projects,
     read_runs,
@@ -187,16 +193,18 @@ def event_id(automation: str, event_type: str, subject: str) -> str:
     return hashlib.sha256(f"{automation}\x1f{event_type}\x1f{subject}".encode()).hexdigest()[:32]
 
 
-Stream = Literal["runs", "versions", "aliases", "members", "portfolios"]
+Stream = Literal["runs", "versions", "links", "aliases", "members", "portfolios"]
 
 
 def stream_of(event: Event) -> Stream:
-    """What an event family reads: a scope's runs, a collection's newest versions, a scope's aliases,
-    or every version (or only the registry links) of the scope."""
+    """What an event family reads: a scope's runs, a collection's newest versions, a registry's newest
+    links, a scope's aliases, or every version (or only the links) of the scope."""
     if isinstance(event, OnRunMetric | OnRunState):
         return "runs"
     if isinstance(event, OnCreateArtifact) and event.scope.kind == "collection":
         return "versions"  # a registry collection's members are links, made at any time: read them all
+    if isinstance(event, OnLinkArtifact) and event.scope.is_registry:
+        return "links"
     if isinstance(event, OnAddArtifactAlias):
         return "aliases"
     links = isinstance(event, OnLinkArtifact | OnUnlinkArtifact)
@@ -225,8 +233,8 @@ class Snapshot:
     with_config: bool = False
     history: Mapping[str, RowsRead] = field(default_factory=dict)
     members: list[MembershipInfo] | None = None
-    versions: list[MembershipInfo] | None = None  # a collection's newest versions, newest first ...
-    versions_after: str | None = None  # ... every one created after this time (``None``: every one)
+    newest: list[MembershipInfo] | None = None  # a collection's newest versions or a registry's newest links ...
+    newest_after: str | None = None  # ... every one made after this time (``None``: every one)
     aliases: list[AliasRef] | None = None
     absent: str | None = None  # the scope does not exist yet (why)
     entity: str = ""  # a team or organization scope: the entity whose projects ``parts`` are
@@ -275,10 +283,12 @@ def read_snapshot(
             )
         return Snapshot(entity=entity, parts=parts, absent=missing), SnapshotState(parts=states, started=True)
     entity, project = project_of(scope)
-    if stream == "versions":
-        (versions, after), missing = yield from _or_nothing(_read_newest(scope, _versions_since(state.hw)), ([], None))
-        hw = _newest_version(state.hw, versions)
-        return Snapshot(versions=versions, versions_after=after, absent=missing), SnapshotState(hw=hw, started=True)
+    if stream in ("versions", "links"):
+        kind = _NEWEST[stream]
+        down_to = _versions_since(state.hw)
+        (newest, after), missing = yield from _or_nothing(kind.read(scope, down_to), ([], None))
+        hw = kind.newest(state.hw, newest)
+        return Snapshot(newest=newest, newest_after=after, absent=missing), SnapshotState(hw=hw, started=True)
     if stream == "aliases":
         aliases, missing = yield from _or_nothing(read_aliases(entity, project, scope.collection), [])
         return Snapshot(aliases=aliases, absent=missing), state
@@ -578,8 +588,8 @@ def _short(subject: str) -> str:
 def _poll_artifacts(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
     event = watch.event
     scope = event.scope
-    if stream_of(event) == "versions":
-        return (yield from _poll_created(watch, cursor, shared))
+    if stream_of(event) in ("versions", "links"):
+        return (yield from _poll_newest(watch, cursor, shared))
     if stream_of(event) == "aliases":
         return (yield from _poll_aliases(watch, cursor, shared))
     if shared is not None and shared.members is not None:
@@ -725,11 +735,11 @@ def _created(event: OnCreateArtifact, m: MembershipInfo) -> bool:
     return m["artifact_state"] == "COMMITTED" and matches(event.filter, _record(m))
 
 
-# -- created versions and added aliases: reading only what changed -------------------------------------
+# -- created versions, registry links and added aliases: reading only what changed ----------------------
 
 PENDING_KEPT = 200  # versions seen uncommitted, re-read until they commit (the oldest forgotten past this)
-# W&B stamps a version's creation itself, so only concurrent creations land out of order: the listing
-# goes this far behind the newest version seen (MARGIN is for heartbeats, which clients write)
+# W&B stamps a version's creation and a link itself, so only concurrent ones land out of order: a
+# listing goes this far behind the newest seen (MARGIN is for heartbeats, which clients write)
 VERSION_MARGIN = timedelta(seconds=30)
 
 
@@ -737,106 +747,137 @@ def _versions_since(hw: str | None) -> str | None:
     return wire_time(parse_time(hw) - VERSION_MARGIN) if hw else None
 
 
-def _read_newest(scope: Scope, down_to: str | None) -> Read[tuple[list[MembershipInfo], str | None]]:
-    """A collection's versions created at or after ``down_to`` (``None``: the newest page), newest
-    first, and after which time the listing is whole (``None``: it has every version)."""
-    assert scope.collection is not None
-    versions, more = yield from read_newest_versions(*project_of(scope), scope.collection, down_to=down_to)
-    return versions, (min(v["artifact_created_at"] for v in versions) if more and versions else None)
+@dataclass(frozen=True)
+class _Newest:
+    """A family read newest first: a collection's versions (by creation) or a registry's links (by
+    link time). Only versions wait to be committed; a link is made of a committed version."""
+
+    stamp: Literal["artifact_created_at", "created_at"]
+    subject: str  # the event's subject, from the version's fields
+    waits_for_commit: bool
+
+    def read(self, scope: Scope, down_to: str | None) -> Read[tuple[list[MembershipInfo], str | None]]:
+        """What was made at or after ``down_to`` (``None``: the newest, and all within VERSION_MARGIN of
+        it, so a baseline knows every one the next listing shows again), newest first, and after which
+        time the listing is whole (``None``: it has everything)."""
+        found, more = yield from self._read(scope, down_to)
+        if down_to is None and more and found:
+            bound = _versions_since(self.newest(None, found))
+            assert bound is not None
+            if all(_at_or_after(m[self.stamp], bound) for m in found):
+                found, more = yield from self._read(scope, bound)
+        return found, (min((m[self.stamp] for m in found), key=parse_time) if more and found else None)
+
+    def _read(self, scope: Scope, down_to: str | None) -> Read[tuple[list[MembershipInfo], bool]]:
+        entity, project = project_of(scope)
+        if self.stamp == "created_at":
+            return (yield from read_newest_links(entity, project, scope.collection, down_to=down_to))
+        assert scope.collection is not None
+        return (yield from read_newest_versions(entity, project, scope.collection, down_to=down_to))
+
+    def newest(self, hw: str | None, found: list[MembershipInfo]) -> str | None:
+        return max([s for s in (hw, *(m[self.stamp] for m in found)) if s], key=parse_time, default=None)
+
+    def key(self, m: MembershipInfo) -> str:
+        return _short(self.subject.format(**m))
 
 
-def _newest_version(hw: str | None, versions: list[MembershipInfo]) -> str | None:
-    stamps = [s for s in (hw, *(v["artifact_created_at"] for v in versions)) if s]
-    return max(stamps, key=parse_time, default=None)
+_NEWEST = {
+    "versions": _Newest("artifact_created_at", "artifact/{artifact_id}", waits_for_commit=True),
+    "links": _Newest("created_at", "membership/{id}", waits_for_commit=False),
+}
 
 
-def _covers(shared: Snapshot | None, down_to: str | None) -> bool:
-    """Does a shared listing hold every version created at or after ``down_to`` (``None``: the newest)?"""
-    if shared is None or shared.versions is None:
-        return False
-    if shared.versions_after is None or down_to is None:
-        return True
-    return parse_time(down_to) > parse_time(shared.versions_after)
-
-
-class CreatedCursor(TypedDict, total=False):
-    newest_created: str | None  # the newest version seen: the listing goes back to VERSION_MARGIN before it
-    near_newest: list[str]  # short hashes of the versions within that margin, which it lists again
+class NewestCursor(TypedDict, total=False):
+    newest: str | None  # the newest version or link seen: the listing goes back to VERSION_MARGIN before it
+    near_newest: list[str]  # short hashes of those within that margin, which the listing shows again
     uncommitted: dict[str, list[Any]]  # short hash -> [artifact id, version index]: re-read until committed
     absent: str
 
 
-def _created_cursor(cursor: Cursor | None) -> CreatedCursor | None:
-    """A stored created cursor; one of the first incremental reads is read under today's names."""
-    if cursor is not None and "near" in cursor:
-        renamed = {"hw": "newest_created", "near": "near_newest", "pending": "uncommitted"}
+def _newest_cursor(cursor: Cursor | None) -> NewestCursor | None:
+    """A stored cursor of this family; those of earlier versions are read under today's names."""
+    if cursor is not None and ("near" in cursor or "newest_created" in cursor):
+        renamed = {"hw": "newest", "newest_created": "newest", "near": "near_newest", "pending": "uncommitted"}
         cursor = {renamed.get(k, k): v for k, v in cursor.items()}
-    return cast(CreatedCursor | None, cursor)
+    return cast(NewestCursor | None, cursor)
 
 
-def _poll_created(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
-    """New committed versions of a collection: the listing goes back only to the newest version seen
-    (less ``VERSION_MARGIN`` for versions created concurrently); the versions created within that margin
-    and those seen uncommitted (re-read until they commit) are kept. A quiet poll is one small request
-    whatever the collection's length; the cursor stays small."""
+def _covers(shared: Snapshot | None, down_to: str | None) -> bool:
+    """Does a shared listing hold everything made at or after ``down_to`` (``None``: the newest)?"""
+    if shared is None or shared.newest is None:
+        return False
+    if shared.newest_after is None or down_to is None:
+        return True
+    return parse_time(down_to) > parse_time(shared.newest_after)
+
+
+def _poll_newest(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
+    """New committed versions of a collection, or new links into a registry: the listing goes back only
+    to the newest seen (less ``VERSION_MARGIN`` for ones made concurrently); those made within that
+    margin and the versions seen uncommitted (re-read until they commit) are kept. A quiet poll is one
+    small request whatever the collection's or registry's length; the cursor stays small."""
     event = watch.event
-    assert isinstance(event, OnCreateArtifact) and event.scope.collection is not None
-    cursor = _created_cursor(stored)
+    assert isinstance(event, OnCreateArtifact | OnLinkArtifact)
+    kind = _NEWEST[stream_of(event)]
+    cursor = _newest_cursor(stored)
     if cursor is not None and "near_newest" not in cursor:  # a cursor of the full reads before these: a
         watch, cursor = replace(watch, since=None), None  # baseline, never a refire
     first = cursor is None
-    hw = cursor.get("newest_created") if cursor else None
+    hw = cursor.get("newest") if cursor else None
     if first:
         down_to = None if watch.since is None else EPOCH if watch.since == BEGINNING else watch.since
     else:
         down_to = _versions_since(hw) or EPOCH  # nothing seen yet: everything is new
     if _covers(shared, down_to):
-        assert shared is not None and shared.versions is not None
-        versions, missing = shared.versions, shared.absent
+        assert shared is not None and shared.newest is not None
+        found, missing = shared.newest, shared.absent
     else:
-        (versions, _), missing = yield from _or_nothing(_read_newest(event.scope, down_to), ([], None))
+        (found, _), missing = yield from _or_nothing(kind.read(event.scope, down_to), ([], None))
     near = set(cursor.get("near_newest", [])) if cursor else set()
     pending: dict[str, list[Any]] = dict(cursor.get("uncommitted", {})) if cursor else {}
     events: list[Payload] = []
     listed = set()
-    for v in sorted(versions, key=lambda v: parse_time(v["artifact_created_at"])):
-        key = _short(f"artifact/{v['artifact_id']}")
+    for m in sorted(found, key=lambda m: parse_time(m[kind.stamp])):
+        key = kind.key(m)
         listed.add(key)
-        if first:  # news: created since ``since``, or not committed yet (committing later is news)
-            new = _at_or_after(v["artifact_created_at"], watch.since) or v["artifact_state"] != "COMMITTED"
-        else:
-            new = key not in near
-        behind = down_to is not None and not _at_or_after(v["artifact_created_at"], down_to)
+        waiting = kind.waits_for_commit and m["artifact_state"] != "COMMITTED"
+        # news: at the first poll, made since ``since`` or not committed yet (committing later is news)
+        new = (_at_or_after(m[kind.stamp], watch.since) or waiting) if first else key not in near
+        behind = down_to is not None and not _at_or_after(m[kind.stamp], down_to)
         if key not in pending and (behind or not new):
             continue  # seen, or older than the listing needs (its last page reaches past it)
         pending.pop(key, None)
-        if v["artifact_state"] == "COMMITTED":
-            if _created(event, v):
-                events.append(_artifact_payload(watch, v, f"artifact/{v['artifact_id']}", None))
-        elif v["artifact_state"] != "DELETED":
-            pending[key] = [v["artifact_id"], v["version_index"]]
+        if not waiting:
+            if _fires(event, m):
+                events.append(_artifact_payload(watch, m, kind.subject.format(**m), None))
+        elif m["artifact_state"] != "DELETED":
+            pending[key] = [m["artifact_id"], m["version_index"]]
     recheck = {k: p for k, p in pending.items() if k not in listed}
     if recheck:
+        assert event.scope.collection is not None
         now = yield from read_versions_by_id(event.scope.collection, [(a, i) for a, i in recheck.values()])
         for key, (artifact, _) in recheck.items():
             got = now[artifact]
             if got is None or got["artifact_state"] == "COMMITTED":
                 del pending[key]  # deleted, or committed at last
-            if got is not None and got["artifact_state"] == "COMMITTED" and _created(event, got):
+            if got is not None and got["artifact_state"] == "COMMITTED" and _fires(event, got):
                 events.append(_artifact_payload(watch, got, f"artifact/{artifact}", None))
-    new_hw = _newest_version(hw, versions)
+    new_hw = kind.newest(hw, found)
     bound = _versions_since(new_hw)
-    near = {
-        _short(f"artifact/{v['artifact_id']}")
-        for v in versions
-        if bound is not None and _at_or_after(v["artifact_created_at"], bound)
-    }
-    new_cursor: CreatedCursor = {
-        "newest_created": new_hw,
-        "near_newest": sorted(near),
+    new_cursor: NewestCursor = {
+        "newest": new_hw,
+        "near_newest": sorted(kind.key(m) for m in found if bound is not None and _at_or_after(m[kind.stamp], bound)),
         "uncommitted": dict(list(pending.items())[-PENDING_KEPT:]),
     }
     return events, _with_absent(cast(Cursor, new_cursor), missing)
+
+
+def _fires(event: OnCreateArtifact | OnLinkArtifact, m: MembershipInfo) -> bool:
+    """A version counts as created once committed; a link into a registry is one; if the filter matches."""
+    if isinstance(event, OnCreateArtifact):
+        return _created(event, m)
+    return m["collection_type"] == "PORTFOLIO" and matches(event.filter, _record(m))
 
 
 def _poll_aliases(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:

@@ -21,6 +21,7 @@ from .store import Store, StoreError, gid, parse_gid
 Node = dict[str, Any]
 FEATURES = (
     "ARTIFACT_MEMBERSHIP_IN_LINK_ARTIFACT_RESPONSE",
+    "ARTIFACT_REGISTRY_SEARCH",  # orgEntity.artifactMemberships: what Api().registries().versions() reads
     "AUTOMATION_EVENT_RUN_METRIC",
     "AUTOMATION_EVENT_RUN_METRIC_CHANGE",
     "AUTOMATION_EVENT_RUN_STATE",
@@ -576,6 +577,51 @@ def collection_memberships(
     return _connection(nodes, cursors, more)
 
 
+def entity_memberships(
+    entity: Node,
+    info: Any,
+    projectFilters: str | None = None,
+    collectionFilters: str | None = None,
+    filters: str | None = None,
+    after: str | None = None,
+    first: int | None = None,
+    order: str | None = None,
+) -> Node:
+    """An organization's registry links (``orgEntity.artifactMemberships``, as the SDK's RegistryVersions
+    asks): the portfolio memberships of its projects, filtered by registry and collection name or id,
+    newest first with ``order: "-createdAt"``."""
+    where, params = ["p.entity=?", "c.kind='PORTFOLIO'"], [entity["name"]]
+    for table, given in (("p", projectFilters), ("c", collectionFilters)):
+        for column, value in _equalities(given, "projectFilters" if table == "p" else "collectionFilters").items():
+            where.append(f"{table}.{column}=?")
+            params.append(value)
+    artifact_where, artifact_params = compile_filter(filters, artifact_field)
+    direction = "DESC" if (order or "-createdAt").startswith("-") else "ASC"
+    nodes, cursors, more = _offset_page(
+        _store(info),
+        "SELECT m.* FROM membership m JOIN collection c ON c.id=m.collection_id JOIN project p ON p.id=c.project_id"
+        f" JOIN artifact ON artifact.id=m.artifact_id WHERE {' AND '.join(where)} AND {artifact_where}"
+        f" ORDER BY m.created_at {direction}, m.id {direction}",
+        [*params, *artifact_params],
+        after,
+        first,
+        membership_node,
+    )
+    rows, artifacts = _rows(info), [n["_artifact_pk"] for n in nodes]
+    rows.prefetch("artifact", artifacts)
+    rows.prefetch("collection", [n["_collection_pk"] for n in nodes])
+    return _connection(nodes, cursors, more)
+
+
+def _equalities(filters: str | None, argument: str) -> dict[str, Any]:
+    """``{"name": ...}`` / ``{"id": ...}`` of a registry or collection filter, the forms the SDK sends."""
+    given = json.loads(filters) if filters else {}
+    scalars = isinstance(given, dict) and all(isinstance(v, str | int) for v in given.values())
+    if not scalars or not set(given) <= {"name", "id"}:
+        raise StoreError(f"{argument}: only {{'name': ...}} and {{'id': ...}} are served here; got {filters}")
+    return given
+
+
 def sequence_latest(coll: Node, info: Any) -> Node | None:
     row = _store(info).one(
         "SELECT * FROM artifact WHERE sequence_id=? ORDER BY version_index DESC LIMIT 1", [coll["_pk"]]
@@ -865,6 +911,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "artifactCollectionMembership": project_membership,
         "artifact": project_artifact,
     },
+    "Entity": {"artifactMemberships": entity_memberships},
     "ArtifactType": {
         "artifactCollection": type_collection,
         "artifactCollections": type_collections,

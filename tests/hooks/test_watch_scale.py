@@ -7,7 +7,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow_provider_wbauto.automations import ArtifactEvent, OnAddArtifactAlias, OnCreateArtifact
+import pytest
+
+from airflow_provider_wbauto.automations import ArtifactEvent, OnAddArtifactAlias, OnCreateArtifact, OnLinkArtifact
 from airflow_provider_wbauto.hooks.wandb import WandbHook
 from airflow_provider_wbauto.hooks.watch import SnapshotState, Watch, poll, read_snapshot, stream_of
 from airflow_provider_wbauto.local import LocalWandb
@@ -89,13 +91,78 @@ def test_aliases_added_to_a_long_collection(wandb_conn: LocalWandb, entity: str)
     assert recorder(watch, cursor)[0] == []
 
 
+REGISTRY = "wandb-registry-model"
+
+
+def _registry(wandb_conn: LocalWandb, entity: str) -> list[int]:
+    """10,000 versions, each linked into the registry's "prod" collection a minute after it was made."""
+    ids, store = _collection(wandb_conn, entity), wandb_conn.store
+    start = datetime.now(UTC) - timedelta(days=1, minutes=VERSIONS)
+    with store.transaction():
+        for i, artifact in enumerate(ids):
+            store.link(artifact, entity, REGISTRY, "prod", created_at=(start + timedelta(minutes=i + 1)).isoformat())
+    return ids
+
+
+@pytest.mark.parametrize("collection", ["", "/prod"], ids=["registry", "collection"])
+def test_new_links_into_a_long_registry(wandb_conn: LocalWandb, entity: str, collection: str) -> None:
+    ids = _registry(wandb_conn, entity)
+    store, recorder = wandb_conn.store, Recorder(WandbHook())
+    scope = f"{entity}/{REGISTRY}{collection}"
+    watch = Watch(OnLinkArtifact(scope=scope, filter=ArtifactEvent.metadata("ok") != False), "linked")  # noqa: E712
+    events, cursor = recorder(watch, None)
+    assert events == [] and len(recorder.calls) == 1
+    for _ in range(3):  # quiet: one request of one page, whatever the registry's length
+        events, cursor = recorder(watch, cursor)
+        assert events == [] and len(recorder.calls) == 1
+    assert len(json.dumps(cursor)) < 8 * 1024
+
+    store.link(ids[5], entity, REGISTRY, "staging")  # another collection of the registry
+    store.link(store.create_version(entity, "p", "model"), entity, REGISTRY, "prod", aliases=["production"])
+    store.link(store.create_version(entity, "p", "model", metadata={"ok": False}), entity, REGISTRY, "prod")
+    events, cursor = recorder(watch, cursor)
+    expected = [("staging", 0), ("prod", VERSIONS)] if not collection else [("prod", VERSIONS)]
+    assert [(e["artifact_collection_name"], e["artifact_version_index"]) for e in events] == expected
+    assert {e["event_type"] for e in events} == {"LINK_MODEL"} and len(recorder.calls) == 1
+    assert recorder(watch, cursor)[0] == [] and len(recorder.calls) == 1
+    assert len(json.dumps(cursor)) < 8 * 1024
+
+
+@pytest.mark.parametrize("family", ["created", "linked"])
+def test_a_burst_before_the_watch_begins_is_all_baseline(wandb_conn: LocalWandb, entity: str, family: str) -> None:
+    """More versions or links within the margin than a first page holds: none of them fires later."""
+    store, hook = wandb_conn.store, WandbHook()
+    now = datetime.now(UTC)
+    stamps = [(now - timedelta(seconds=12 - i)).isoformat() for i in range(12)]  # 12 in 12 s
+    ids = [store.create_version(entity, "p", "model", created_at=stamp) for stamp in stamps]
+    for artifact, stamp in zip(ids, stamps, strict=True):
+        store.link(artifact, entity, REGISTRY, "prod", created_at=stamp)
+    event = (
+        OnCreateArtifact(scope=f"{entity}/p/model")
+        if family == "created"
+        else OnLinkArtifact(scope=f"{entity}/{REGISTRY}")
+    )
+    watch = Watch(event, "a")
+    events, cursor = hook.run(poll(watch, None))
+    assert events == [] and len(cursor["near_newest"]) == 12
+    assert hook.run(poll(watch, cursor))[0] == []
+    new = store.create_version(entity, "p", "model")
+    store.link(new, entity, REGISTRY, "prod")
+    assert [e["artifact_version_index"] for e in hook.run(poll(watch, cursor))[0]] == [12]
+
+
 def test_shared_reads_of_versions_and_aliases_give_what_each_watch_reads_alone(
     wandb_conn: LocalWandb, entity: str
 ) -> None:
     ids = _collection(wandb_conn, entity)[:100]
     store, hook = wandb_conn.store, WandbHook()
     coll = store.collection_id(entity, "p", "model")
-    for event in (OnCreateArtifact(scope=f"{entity}/p/model"), OnAddArtifactAlias(scope=f"{entity}/p/model")):
+    events = (
+        OnCreateArtifact(scope=f"{entity}/p/model"),
+        OnAddArtifactAlias(scope=f"{entity}/p/model"),
+        OnLinkArtifact(scope=f"{entity}/{REGISTRY}"),
+    )
+    for event in events:
         watch, state = Watch(event, "a"), SnapshotState()
         snapshot, state = hook.run(read_snapshot(stream_of(event), event.scope, state))
         alone: Any = hook.run(poll(watch, None))[1]
@@ -104,13 +171,14 @@ def test_shared_reads_of_versions_and_aliases_give_what_each_watch_reads_alone(
         for n in range(3):
             store.create_version(entity, "p", "model")
             store.add_aliases(ids[n], coll, [f"{type(event).__name__}-{n}"])
+            store.link(ids[n], entity, REGISTRY, f"{type(event).__name__}-{n % 2}")
             snapshot, state = hook.run(read_snapshot(stream_of(event), event.scope, state))
             got_alone, alone = hook.run(poll(watch, alone))
             got_shared, shared = hook.run(poll(watch, shared, snapshot))
             assert _timeless(got_alone) == _timeless(got_shared) and alone == shared
             assert len(got_shared) == (
-                1 if isinstance(event, OnCreateArtifact) else 2
-            )  # the new alias, and latest moved
+                2 if isinstance(event, OnAddArtifactAlias) else 1
+            )  # a new alias and latest moved; a version; a link
 
 
 def _timeless(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -121,16 +189,23 @@ def _timeless(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_a_cursor_of_the_full_reads_is_taken_as_a_baseline_not_refired(wandb_conn: LocalWandb, entity: str) -> None:
     """Watches stored before the incremental reads carry ``{"present": [...]}``: upgrading fires nothing old."""
     store, hook = wandb_conn.store, WandbHook()
-    store.create_version(entity, "p", "model", aliases=["production"])
+    store.link(store.create_version(entity, "p", "model", aliases=["production"]), entity, REGISTRY, "prod")
     cursors = {}
-    for event in (OnCreateArtifact(scope=f"{entity}/p/model"), OnAddArtifactAlias(scope=f"{entity}/p/model")):
+    watched = (
+        OnCreateArtifact(scope=f"{entity}/p/model"),
+        OnAddArtifactAlias(scope=f"{entity}/p/model"),
+        OnLinkArtifact(scope=f"{entity}/{REGISTRY}"),
+    )
+    for event in watched:
         events, cursors[type(event)] = hook.run(poll(Watch(event, "a", since="beginning"), {"present": ["0a1b"]}))
         assert events == []
-    store.create_version(entity, "p", "model", aliases=["staging"])
+    store.link(store.create_version(entity, "p", "model", aliases=["staging"]), entity, REGISTRY, "prod")
     created = Watch(OnCreateArtifact(scope=f"{entity}/p/model"), "a", since="beginning")
     assert [e["artifact_version_index"] for e in hook.run(poll(created, cursors[OnCreateArtifact]))[0]] == [1]
     added = Watch(OnAddArtifactAlias(scope=f"{entity}/p/model"), "a", since="beginning")
     assert sorted(e["alias"] for e in hook.run(poll(added, cursors[OnAddArtifactAlias]))[0]) == ["latest", "staging"]
+    linked = Watch(OnLinkArtifact(scope=f"{entity}/{REGISTRY}"), "a", since="beginning")
+    assert [e["artifact_version_index"] for e in hook.run(poll(linked, cursors[OnLinkArtifact]))[0]] == [1]
 
 
 def test_a_version_uncommitted_when_the_watch_begins_fires_when_it_commits(wandb_conn: LocalWandb, entity: str) -> None:

@@ -145,3 +145,10 @@ def test_a_bad_tag_is_refused_and_changes_nothing(backend: LocalWandb, api: wand
                         auth=("api", API_KEY), timeout=30).json()  # fmt: skip
     assert "tag 'not/ok' is not a valid tag" in answer["errors"][0]["message"]
     assert api.artifact(f"{entity}/mnist/mnist-model:v0").tags == []  # nothing of it was applied
+
+
+def test_registry_versions_listed_by_the_sdk(api: wandb.Api, recorded: dict[str, Any], entity: str) -> None:
+    """What a "linked" watch reads, as the SDK reads it: the organization's registry links."""
+    versions = list(api.registries(organization=entity).versions())
+    assert sorted((v.collection.name, v.version) for v in versions) == [("mnist-prod", "v0"), ("mnist-prod", "v1")]
+    assert {v.source_name for v in versions} == {"mnist-model:v0", "mnist-model:v1"}

@@ -368,3 +368,41 @@ def test_a_page_of_members_costs_a_few_statements_whatever_its_length(tmp_path: 
     assert [e["node"]["aliases"][0]["alias"] for e in edges] == [f"a{i}" for i in range(100)]
     assert {e["node"]["artifact"]["artifactSequence"]["project"]["name"] for e in edges} == {"p"}
     assert results[0] == results[1]
+
+
+def test_an_organizations_registry_links_newest_first_with_the_sdks_filters(backend: LocalWandb, entity: str) -> None:
+    store = backend.store
+    for i, (registry, collection) in enumerate(
+        [("model", "prod"), ("model", "dev"), ("data", "prod"), ("model", "prod")]
+    ):
+        store.link(store.create_version(entity, "p", "m"), entity, f"wandb-registry-{registry}", collection)
+        del i
+    query = """query($e: String!, $r: JSONString, $c: JSONString, $f: JSONString) { entity(name: $e) { organization {
+      orgEntity { artifactMemberships(projectFilters: $r, collectionFilters: $c, filters: $f, order: "-createdAt") {
+        edges { node { versionIndex artifactCollection { name project { name } } } } } } } } }"""
+
+    def links(**filters: Any) -> list[tuple[str, str, int]]:
+        data = gql(backend, query, e=entity, **filters).json()["data"]
+        edges = data["entity"]["organization"]["orgEntity"]["artifactMemberships"]["edges"]
+        return [
+            (
+                e["node"]["artifactCollection"]["project"]["name"],
+                e["node"]["artifactCollection"]["name"],
+                e["node"]["versionIndex"],
+            )
+            for e in edges
+        ]
+
+    model = json.dumps({"name": "wandb-registry-model"})
+    assert links(r=model) == [
+        ("wandb-registry-model", "prod", 1),
+        ("wandb-registry-model", "dev", 0),
+        ("wandb-registry-model", "prod", 0),
+    ]
+    assert links(r=model, c=json.dumps({"name": "prod"})) == [
+        ("wandb-registry-model", "prod", 1),
+        ("wandb-registry-model", "prod", 0),
+    ]
+    assert len(links()) == 4  # every registry of the organization
+    bad = gql(backend, query, e=entity, r=json.dumps({"name": {"$regex": "model"}})).json()
+    assert "projectFilters: only {'name': ...} and {'id': ...} are served here" in bad["errors"][0]["message"]
