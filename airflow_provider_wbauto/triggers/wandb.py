@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ from ..automations.events import event_from_json
 from ..hooks.transport import WandbUnavailableError
 from ..hooks.wandb import WandbHook
 from ..hooks.watch import Watch, newly_absent, parse_time, poll
+from .shared_reads import shared_reads
 
 
 def serialized(trigger: BaseTrigger) -> tuple[str, dict[str, Any]]:
@@ -25,6 +25,9 @@ def serialized(trigger: BaseTrigger) -> tuple[str, dict[str, Any]]:
 
 class WandbEventTrigger(BaseTrigger):
     """Polls with the async hook (one pooled HTTP client per triggerer loop) and proposes what it found.
+
+    The deferred sensors on one scope and event family in one triggerer share one read per interval
+    (``shared_reads``); each polls its own filter and cursor against it.
 
     The trigger writes nothing: it yields ``{"status": "success", "events", "cursor", "version"}``
     and the sensor's ``execute_complete`` decides and stores, so a triggerer restart that re-runs
@@ -76,28 +79,38 @@ class WandbEventTrigger(BaseTrigger):
         hook = WandbHook(self.wandb_conn_id)
         cursor = self.cursor
         try:
-            watch = Watch(event_from_json(self.event), self.automation, since=self.since, rearm=self.rearm)
+            event = event_from_json(self.event)
+            watch = Watch(event, self.automation, since=self.since, rearm=self.rearm)
             watch = watch.polled_by(hook, await hook.aendpoint())
             deadline = parse_time(self.end_at) if self.end_at else None
             outage: str | None = None
-            while True:
-                try:
-                    events, new = await hook.arun(poll(watch, cursor))
-                except WandbUnavailableError as exc:  # waited out until the deadline
-                    self.log.warning("W&B is unreachable; waiting on: %s", exc)
-                    outage = str(exc)
-                else:
-                    outage = None
-                    if news := newly_absent(cursor, new):
-                        self.log.info(news)
-                    cursor = new
-                    if events:
-                        break
-                if deadline and datetime.now(UTC) + timedelta(seconds=self.poll_interval) > deadline:
-                    why = f"; W&B was unreachable at the last poll: {outage}" if outage else ""
-                    yield TriggerEvent({"status": "timeout", "message": f"no event before {self.end_at}{why}"})
-                    return
-                await asyncio.sleep(self.poll_interval)
+            async with shared_reads(self.wandb_conn_id, event, self.poll_interval) as reads:
+                while True:
+                    left = (deadline - datetime.now(UTC)).total_seconds() if deadline else None
+                    got = await reads.next(timeout=max(left, 0.0) if left is not None else None)
+                    if got is not None:
+                        read, whole = got
+                        try:
+                            if read.error is not None:
+                                raise read.error
+                            assert read.snapshot is not None
+                            snapshot = read.snapshot if whole else read.snapshot.unlisted()
+                            events, new = await hook.arun(poll(watch, cursor, snapshot))
+                        except WandbUnavailableError as exc:  # waited out until the deadline
+                            self.log.warning("W&B is unreachable; waiting on: %s", exc)
+                            outage = str(exc)
+                        else:
+                            reads.done(read)
+                            outage = None
+                            if news := newly_absent(cursor, new):
+                                self.log.info(news)
+                            cursor = new
+                            if events:
+                                break
+                    if deadline and datetime.now(UTC) + timedelta(seconds=self.poll_interval) > deadline:
+                        why = f"; W&B was unreachable at the last poll: {outage}" if outage else ""
+                        yield TriggerEvent({"status": "timeout", "message": f"no event before {self.end_at}{why}"})
+                        return
         except Exception as exc:  # reported to the sensor, which fails the try with this message
             yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
             return

@@ -44,7 +44,7 @@ from airflow.sdk.execution_time.context import AssetStateStoreAccessor
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
 
-from ..automations.events import Event, OnRunMetric, event_from_json
+from ..automations.events import Event, event_from_json
 from ..hooks import state_store
 from ..hooks.actions import PROCESSED_KEY
 from ..hooks.wandb import WandbHook
@@ -58,6 +58,7 @@ from ..hooks.watch import (
     spec_digest,
     stream_of,
 )
+from .shared_reads import Need, needs, wants
 from .wandb import serialized
 
 log = logging.getLogger(__name__)
@@ -124,12 +125,12 @@ class _Deposit:
 class _Stream:
     """What the producer and the automations on one stream share inside one triggerer process."""
 
-    needs: dict[int, tuple[str | None, bool]] = field(default_factory=dict)  # subscriber: (metric, config?)
+    needs: dict[int, Need] = field(default_factory=dict)  # per subscriber
     deposits: dict[tuple[str, int], dict[tuple[int, str], _Deposit]] = field(default_factory=dict)
 
     def wants(self) -> tuple[frozenset[str], bool]:
         """The metric keys to read rows of, and whether any run filter needs config and summary."""
-        return frozenset(m for m, _ in self.needs.values() if m), any(c for _, c in self.needs.values())
+        return wants(self.needs.values())
 
 
 _STREAMS: dict[Hashable, _Stream] = {}
@@ -203,7 +204,7 @@ class WandbAutomationTrigger(BaseEventTrigger):
         waiting = Waiting(grace, await store.aget(waiting_key, default=[]), time.monotonic())
         stream = _STREAMS.setdefault(self.shared_stream_key(), _Stream())
         me = id(self)
-        stream.needs[me] = _needs(event)
+        stream.needs[me] = needs(event)
         previous: tuple[str, int] | None = None
         try:
             async for broadcast in shared_stream:
@@ -244,13 +245,6 @@ class WandbAutomationTrigger(BaseEventTrigger):
         """Not used: the triggerer always runs this trigger through its shared stream."""
         raise RuntimeError("WandbAutomationTrigger runs as a shared stream (Airflow 3.3's triggerer)")
         yield  # pragma: no cover  (makes this an async generator)
-
-
-def _needs(event: Event) -> tuple[str | None, bool]:
-    if isinstance(event, OnRunMetric):
-        return event.filter.metric.name, bool(event.filter.run)
-    run = getattr(event.filter, "run", None)
-    return None, bool(run)
 
 
 class WandbStreamProducer(SharedStreamProducer):
