@@ -1,9 +1,10 @@
 """The streaming window engine: when does a metric filter fire, row by row, O(1) amortised per row.
 
 Semantics are docs/semantics.md. Numbers are exact where floats would drift: window sums are kept as
-integers in units of 2**-1074 (every finite double is a whole number of those), so the running sum
-never accumulates rounding error and ``mean``/``sum``/z-score statistics are the correctly rounded
-values of the exact ones, the same whether a series is fed whole or in chunks. State is a small JSON
+integers in units of the finest binary place any value of the window has needed (every finite double
+is a whole number of 2**-1074; most series need far fewer places, so the integers stay small), so the
+running sum never accumulates rounding error and ``mean``/``sum``/z-score statistics are the correctly
+rounded values of the exact ones, the same whether a series is fed whole or in chunks. State is a small JSON
 dict (the last few values and the edge flags); the exact sums are rebuilt from it when a chunk starts.
 """
 
@@ -19,7 +20,6 @@ Agg = Literal["min", "max", "mean", "sum"]
 Cmp = Literal[">", ">=", "<", "<=", "==", "!="]
 Kind = Literal["threshold", "change", "zscore"]
 
-_SHIFT = 1074  # 2**-1074 is the smallest positive double
 _COMPARE = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
@@ -63,12 +63,6 @@ def metric_value(row: Mapping[str, Any], name: str) -> float | None:
     return None
 
 
-def exact(value: float) -> int:
-    """``value`` as a whole number of 2**-1074 (exact for every finite double)."""
-    num, den = value.as_integer_ratio()
-    return num << (_SHIFT - den.bit_length() + 1)
-
-
 class Window:
     """The last ``size`` values with O(1) amortised min, max and exact sum / sum of squares."""
 
@@ -79,13 +73,25 @@ class Window:
         self.values: deque[float] = deque()
         self._mono: deque[float] = deque()  # increasing for min, decreasing for max
         self._exact: deque[int] = deque()  # the values as exact ints, kept so eviction costs no conversion
+        self._scale = 0  # those ints are value * 2**scale: the finest binary place a value has needed
         self._sum = 0
         self._sum2 = 0
+        self._ordered = agg in ("min", "max")  # what each value feeds, decided once: push runs per row
+        self._summed = agg in ("mean", "sum") or squares
+
+    def _refine(self, places: int) -> None:
+        """Count in units of 2**-places from now on (a value needed finer places than the window had)."""
+        up = places - self._scale
+        self._exact = deque(e << up for e in self._exact)
+        self._sum <<= up
+        self._sum2 <<= 2 * up
+        self._scale = places
 
     def push(self, value: float) -> float | None:
         """Add a value; return the one that fell out of the window, if any."""
-        self.values.append(value)
-        if self.agg in ("min", "max"):
+        values = self.values
+        values.append(value)
+        if self._ordered:
             mono = self._mono
             if self.agg == "min":
                 while mono and mono[-1] > value:
@@ -94,19 +100,23 @@ class Window:
                 while mono and mono[-1] < value:
                     mono.pop()
             mono.append(value)
-        elif self.agg in ("mean", "sum") or self.squares:
-            e = exact(value)
+        elif self._summed:
+            num, den = value.as_integer_ratio()  # den is a power of two
+            places = den.bit_length() - 1
+            if places > self._scale:
+                self._refine(places)
+            e = num << (self._scale - places)
             self._exact.append(e)
             self._sum += e
             if self.squares:
                 self._sum2 += e * e
-        if len(self.values) <= self.size:
+        if len(values) <= self.size:
             return None
-        old = self.values.popleft()
-        if self.agg in ("min", "max"):
+        old = values.popleft()
+        if self._ordered:
             if self._mono[0] == old:
                 self._mono.popleft()
-        elif self.agg in ("mean", "sum") or self.squares:
+        elif self._summed:
             e = self._exact.popleft()
             self._sum -= e
             if self.squares:
@@ -123,13 +133,14 @@ class Window:
         if self.agg in ("min", "max"):
             return self._mono[0]
         if self.agg == "sum":
-            return _ratio(self._sum, 1 << _SHIFT)
-        return _ratio(self._sum, len(self.values) << _SHIFT)
+            return _ratio(self._sum, 1 << self._scale)
+        return _ratio(self._sum, len(self.values) << self._scale)
 
     def mean_and_variance(self) -> tuple[float, float]:
         """Correctly rounded mean and population variance of the window's exact values."""
         n = len(self.values)
-        return _ratio(self._sum, n << _SHIFT), _ratio(n * self._sum2 - self._sum * self._sum, (n * n) << (2 * _SHIFT))
+        scale = self._scale
+        return _ratio(self._sum, n << scale), _ratio(n * self._sum2 - self._sum * self._sum, (n * n) << (2 * scale))
 
 
 def _ratio(num: int, den: int) -> float:
