@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-live lint typecheck bench clean
+.PHONY: demo test test-live lint typecheck bench bench-triggerer clean
 
 $(UV):
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
@@ -41,6 +41,11 @@ bench: $(VENV)/.synced
 	$(PY) -m benchmarks.shared_poll
 	$(PY) -m benchmarks.local_server
 	$(PY) -m benchmarks.artifact_scale
+	$(PY) -m benchmarks.history_scale
+
+# about 10 minutes: 1,000 automations in a real triggerer (scheduler, dag-processor, api-server too)
+bench-triggerer: $(VENV)/.synced
+	$(PY) -m benchmarks.triggerer_scale
 
 clean:
 	rm -rf .tools $(VENV) demo-home

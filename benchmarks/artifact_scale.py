@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks._measure import Series, plot
+
 SIZES = (10, 100, 1_000, 10_000)
 KEY = "bench-key-" + "k" * 30
 REGISTRY = "wandb-registry-bench"
@@ -127,42 +129,21 @@ def _report(rows: list[dict[str, Any]]) -> None:
 
 
 def _plot(rows: list[dict[str, Any]]) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed (make bench installs it): no plot")
-        return
-    panels = (
-        ("requests per quiet poll", 0),
-        ("answer KiB per quiet poll", 1),
-        ("ms per quiet poll", 2),
-        ("cursor bytes", 3),
-    )
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.2))
-    for ax, (title, i) in zip(axes, panels, strict=True):
+    panels: dict[str, Series] = {}
+    for title, i, scale in (
+        ("requests per quiet poll", 0, 1),
+        ("answer KiB per quiet poll", 1, 1024),
+        ("ms per quiet poll", 2, 1),
+        ("cursor bytes", 3, 1),
+    ):
+        series: Series = {}
         for family in dict.fromkeys(r["family"] for r in rows):
             mine = [r for r in rows if r["family"] == family]
-            sizes = [r["versions"] for r in mine]
-            scale = 1024 if i == 1 else 1
-            ax.plot(sizes, [r["ours"][i] / scale for r in mine], marker="o", label=f"{family}: ours")
-            ax.plot(
-                sizes,
-                [r["baseline"][i] / scale for r in mine],
-                marker="x",
-                linestyle="--",
-                label=f"{family}: full read",
-            )
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("versions in the collection / registry")
-        ax.set_title(title)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(PLOT, dpi=110)
-    print(f"plot: {PLOT}")
+            sizes = [float(r["versions"]) for r in mine]
+            series[f"{family}: ours"] = (sizes, [r["ours"][i] / scale for r in mine])
+            series[f"{family}: full read"] = (sizes, [r["baseline"][i] / scale for r in mine])
+        panels[title] = series
+    plot(PLOT, "versions in the collection / registry", panels)
 
 
 if __name__ == "__main__":

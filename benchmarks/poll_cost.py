@@ -1,70 +1,60 @@
-"""What a sensor's poll costs against the local server, beside reading everything again.
+"""What a run-metric poll costs: ours against what users write by hand with the real ``wandb.Api``.
 
-python -m benchmarks.poll_cost   (200 runs x 2,000 rows of `loss`; prints requests, time and ratios)
+python -m benchmarks.poll_cost [RUNS] [STEPS]   (default 200 runs x 10,000 steps; 2 runs log 5 rows
+between polls; prints requests, response bytes, wall and CPU per poll, and the ratios)
 
-The baseline, measured in the same run, is a poll that reads the whole history (``since="beginning"``
-from no cursor): what a watcher without a cursor would pay on every poll.
+Both baselines run in the same process against the same server and data: the SDK listing the runs and
+``scan_history`` of each one, either re-reading every row (no state) or from the last step it saw
+(state kept in memory). Ours is ``poll(watch, cursor)`` from the stored cursor.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import sys
 import tempfile
-import time
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
-RUNS, ROWS, KEY = 200, 2_000, "bench-key-" + "k" * 30
+from benchmarks._measure import ENTITY, ByHand, fill, local_server, measure
+
+LOGGING, NEW = 2, 5
 
 
-def _measure(server: Any, action: Callable[[], Any], repeat: int = 3) -> tuple[int, float, Any]:
-    """(requests per call, seconds per call, the last result)."""
-    before = server.requests()
-    started = time.perf_counter()
-    for _ in range(repeat):
-        result = action()
-    return (server.requests() - before) // repeat, (time.perf_counter() - started) / repeat, result
-
-
-def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("AIRFLOW_HOME", str(Path(tmp) / "airflow"))
+def main(runs: int = 200, steps: int = 10_000) -> None:
+    with tempfile.TemporaryDirectory() as tmp, local_server(tmp) as server:
         from airflow_provider_wbauto.automations import OnRunMetric, RunEvent
         from airflow_provider_wbauto.hooks.wandb import WandbHook
         from airflow_provider_wbauto.hooks.watch import Watch, poll
-        from airflow_provider_wbauto.local import LocalWandb
-        from airflow_provider_wbauto.local.store import iso
 
-        with LocalWandb(Path(tmp) / "bench.db", api_key=KEY) as server:
-            conn = {"conn_type": "wandb", "host": server.url, "password": KEY}
-            os.environ["AIRFLOW_CONN_WANDB_DEFAULT"] = json.dumps(conn)
-            store = server.store
-            for r in range(RUNS):
-                store.upsert_run("acme", "bench", f"r{r}")
-                store.log("acme", "bench", f"r{r}", [{"_step": s, "loss": 1.0, "acc": 0.5} for s in range(ROWS)])
-            with store.transaction() as db:  # the runs last logged a minute apart, the latest a minute ago
-                for r in range(RUNS):
-                    last = datetime.now(UTC) - timedelta(minutes=RUNS - r)
-                    db.execute("UPDATE run SET heartbeat_at=? WHERE name=?", (iso(last), f"r{r}"))
-            hook = WandbHook()
-            event = OnRunMetric(scope="acme/bench", filter=RunEvent.metric("loss").mean(5) < 0.5)
-            watch, everything = Watch(event, "bench"), Watch(event, "bench", since="beginning")
+        fill(server, "bench", runs, steps)
+        hook = WandbHook()
+        watch = Watch(OnRunMetric(scope=f"{ENTITY}/bench", filter=RunEvent.metric("loss").mean(5) < 0.5), "bench")
+        cursor = hook.run(poll(watch, None))[1]
+        whole, from_last = ByHand(server, "bench", whole=True), ByHand(server, "bench", whole=False)
+        from_last.poll()  # its state: the last step of every run
+        step = [steps]
 
-            full = _measure(server, lambda: hook.run(poll(everything, None)), repeat=1)
-            _, _, (_, cursor) = _measure(server, lambda: hook.run(poll(watch, None)), repeat=1)
-            quiet = _measure(server, lambda: hook.run(poll(watch, cursor)))
-            cursor = quiet[2][1]
-            store.log("acme", "bench", "r7", [{"_step": ROWS + i, "loss": 0.1} for i in range(5)])
-            changed = _measure(server, lambda: hook.run(poll(watch, cursor)))
-            assert [e["step"] for e in changed[2][0]] == [ROWS + 4]
+        def log_some() -> None:
+            for r in range(LOGGING):
+                server.store.log(ENTITY, "bench", f"r{r}", [{"_step": step[0] + i, "loss": 0.1} for i in range(NEW)])
+            step[0] += NEW
 
-            for name, (requests, seconds, _) in (("full re-read", full), ("quiet", quiet), ("5 new rows", changed)):
-                print(f"{name:>13}: {requests:3d} request(s), {seconds * 1e3:8.1f} ms")
-            print(f"ratios to the full re-read: quiet {quiet[1] / full[1]:.4f}, 5 new rows {changed[1] / full[1]:.4f}")
+        quiet, (events, cursor) = measure(server, lambda: hook.run(poll(watch, cursor)))
+        assert events == []
+        log_some()
+        ours, (events, cursor) = measure(server, lambda: hook.run(poll(watch, cursor)))
+        assert sorted(e["run_id"] for e in events) == [f"r{r}" for r in range(LOGGING)]
+        by_last, rows = measure(server, from_last.poll)
+        assert rows == LOGGING * NEW, rows
+        by_whole, rows = measure(server, whole.poll)
+        assert rows == runs * steps + LOGGING * NEW, rows
+
+        print(f"{runs} runs x {steps:,} steps, {LOGGING} runs logging {NEW} rows between polls")
+        print(f"  ours, quiet poll:             {quiet}")
+        print(f"  ours, {LOGGING * NEW} new rows:            {ours}")
+        print(f"  by hand, from the last step:  {by_last}")
+        print(f"  by hand, every row:           {by_whole}")
+        print(f"ours vs by hand from the last step: {ours.ratio(by_last)}")
+        print(f"ours vs by hand, every row:         {ours.ratio(by_whole)}")
 
 
 if __name__ == "__main__":
-    main()
+    main(*(int(a) for a in sys.argv[1:3]))

@@ -245,7 +245,8 @@ class MetricEvaluator:
         delta = cur - prior
         if self.spec.change_type == "relative":  # from a prior of 0, the limit: 0 or ±inf (a move off 0)
             delta = delta / abs(prior) if prior != 0 else _limit(delta)
-        directed = {"increase": delta, "decrease": -delta, "any": abs(delta)}[self.spec.change_dir]
+        way = self.spec.change_dir
+        directed = delta if way == "increase" else -delta if way == "decrease" else abs(delta)
         prior_window = self._prior
 
         def firing() -> Firing:
@@ -259,7 +260,8 @@ class MetricEvaluator:
         std = math.sqrt(variance)
         z = (value - mean) / std if variance > 0 else _limit(value - mean)  # a flat window: 0 or ±inf
         t = self.spec.threshold
-        holds = {"increase": z >= t, "decrease": z <= -t, "any": abs(z) >= t}[self.spec.change_dir]
+        way = self.spec.change_dir
+        holds = z >= t if way == "increase" else z <= -t if way == "decrease" else abs(z) >= t
         window = list(self._cur.values) if holds else []
         return holds, lambda: Firing(step, value, [*window, value], {"mean": mean, "std": std, "z": _json_number(z)})
 

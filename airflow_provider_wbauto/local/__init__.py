@@ -102,6 +102,10 @@ class LocalWandb:
     def requests(self, path: str = "/graphql") -> int:
         return int(self.admin("GET", "/_local/stats")["requests"].get(path, 0))
 
+    def bytes_sent(self, path: str = "/graphql") -> int:
+        """Response body bytes served on ``path`` so far (what a benchmark's reads cost on the wire)."""
+        return int(self.admin("GET", "/_local/stats")["bytes"].get(path, 0))
+
     def stop(self) -> None:
         if self._store is not None:
             self._store.close()

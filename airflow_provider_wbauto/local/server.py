@@ -10,7 +10,7 @@ Faults are rules kept by the server process (it is a test double): each matches 
 - ``malformed``: 200 with a body that is not JSON.
 
 They are set with ``POST /_local/faults`` (JSON body, or a list of them) or ``--fault`` at start,
-cleared with ``DELETE /_local/faults``; ``GET /_local/stats`` counts requests per path.
+cleared with ``DELETE /_local/faults``; ``GET /_local/stats`` counts requests and response bytes per path.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class ServerState:
     default_entity: str | None = None
     faults: list[Fault] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
+    sent: Counter[str] = field(default_factory=Counter)  # response body bytes per path
     query_cache: int = 512  # parsed and validated query texts kept (0: parse and validate each request)
 
     def take_fault(self, path: str) -> Fault | None:
@@ -184,7 +185,9 @@ def create_app(state: ServerState) -> Starlette:
         payload: dict[str, Any] = {"data": data}
         if errors:
             payload["errors"] = [_error(e) for e in errors]
-        return Response(_dumps(payload), media_type="application/json")
+        body_out = _dumps(payload)
+        state.sent[request.url.path] += len(body_out)
+        return Response(body_out, media_type="application/json")
 
     async def faults_endpoint(request: Request) -> Response:
         if not _authorized(request, state.api_keys):
@@ -203,7 +206,8 @@ def create_app(state: ServerState) -> Starlette:
     async def stats_endpoint(request: Request) -> Response:
         if request.method == "DELETE":
             state.stats.clear()
-        return JSONResponse({"requests": dict(state.stats)})
+            state.sent.clear()
+        return JSONResponse({"requests": dict(state.stats), "bytes": dict(state.sent)})
 
     async def not_found(request: Request) -> Response:
         state.stats[request.url.path] += 1
