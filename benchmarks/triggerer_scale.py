@@ -128,6 +128,8 @@ def main(n: int = 1000) -> None:
             "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, 2 * n)),
             "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "600",
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "benchmarks._airflow_db.CONNECT_ARGS",
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
         }
         cluster = AirflowCluster(Path(tmp) / "home", dags, env)
         try:

@@ -102,9 +102,12 @@ class Player(threading.Thread):
             raise self.error
 
 
-def play_during(server: LocalWandb, dag: Any, steps: Sequence[Callable[[Store], Any]], **conf: Any) -> Any:
-    """Run the DAG once while ``steps`` are played; returns the finished DAG run."""
-    player = Player(server, steps)
+def play_during(
+    server: LocalWandb, dag: Any, steps: Sequence[Callable[[Store], Any]], *, polls: int = 3, **conf: Any
+) -> Any:
+    """Run the DAG once while ``steps`` are played, each after ``polls`` more requests; returns the
+    finished DAG run."""
+    player = Player(server, steps, polls)
     player.start()
     try:
         return dag.test(run_conf=conf or None)

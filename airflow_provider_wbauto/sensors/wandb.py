@@ -53,6 +53,7 @@ from ..triggers.wandb import WandbEventTrigger
 
 CLAIMS_KEPT = 16  # DAG runs whose claims are remembered (a retry or Clear of an older run polls anew)
 CLAIMS_BYTES = 48 * 1024  # and no more of them than fit under the state store's 64 KiB soft limit
+KWARGS_CURSOR_BYTES = 16 * 1024  # a bigger cursor stays in the store: the trigger reads it from there
 Record = dict[str, Any]
 
 
@@ -244,12 +245,14 @@ class WandbEventSensor(BaseSensorOperator):
             events, record = [], self._load(context)[0]
         if events:
             return events
-        name, _ = self._names(context)
+        name, key = self._names(context)
+        inline = len(json.dumps(record["cursor"])) <= KWARGS_CURSOR_BYTES
         self.defer(
             trigger=WandbEventTrigger(
                 event=event_to_json(self.event()),
                 automation=name,
-                cursor=record["cursor"],
+                cursor=record["cursor"] if inline else None,
+                stored=None if inline else {"asset": self.cursor_asset.name, "key": key},
                 version=record["version"],
                 since=self.since,
                 rearm=self.rearm,

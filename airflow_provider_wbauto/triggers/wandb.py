@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from airflow.sdk.execution_time.context import AssetStateStoreAccessor
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from ..automations.events import event_from_json
+from ..hooks import state_store
 from ..hooks.transport import WandbUnavailableError
 from ..hooks.wandb import WandbHook
 from ..hooks.watch import Watch, newly_absent, parse_time, poll
@@ -39,8 +42,10 @@ class WandbEventTrigger(BaseTrigger):
 
     :param event: the event to watch, as ``event_to_json`` gives it.
     :param automation: the name in every event id.
-    :param cursor: where the sensor's stored watch stands (``None``: not begun).
+    :param cursor: where the sensor's stored watch stands (``None``: not begun, or see ``stored``).
     :param version: the stored record's version the cursor was read at (the sensor checks it on return).
+    :param stored: ``{"asset": name, "key": key}`` of the sensor's record in the asset state store, when
+        its cursor is too big to travel in the kwargs: the trigger reads cursor and version from there.
     :param since: ``None`` (from the first poll on), ``"beginning"`` or an ISO time.
     :param rearm: fire again at every later rising edge of a metric condition.
     :param wandb_conn_id: the ``wandb`` connection (only its id travels in the kwargs).
@@ -55,6 +60,7 @@ class WandbEventTrigger(BaseTrigger):
         automation: str,
         cursor: dict[str, Any] | None,
         version: int,
+        stored: dict[str, str] | None = None,
         since: str | None = None,
         rearm: bool = False,
         wandb_conn_id: str = WandbHook.default_conn_name,
@@ -66,6 +72,7 @@ class WandbEventTrigger(BaseTrigger):
         self.automation = automation
         self.cursor = cursor
         self.version = version
+        self.stored = stored
         self.since = since
         self.rearm = rearm
         self.wandb_conn_id = wandb_conn_id
@@ -77,8 +84,10 @@ class WandbEventTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = WandbHook(self.wandb_conn_id)
-        cursor = self.cursor
+        cursor, version = self.cursor, self.version
         try:
+            if self.stored is not None:
+                cursor, version = await asyncio.to_thread(_stored_cursor, self.stored)
             event = event_from_json(self.event)
             watch = Watch(event, self.automation, since=self.since, rearm=self.rearm)
             watch = watch.polled_by(hook, await hook.aendpoint())
@@ -114,4 +123,11 @@ class WandbEventTrigger(BaseTrigger):
         except Exception as exc:  # reported to the sensor, which fails the try with this message
             yield TriggerEvent({"status": "error", "message": f"{type(exc).__name__}: {exc}"})
             return
-        yield TriggerEvent({"status": "success", "events": events, "cursor": cursor, "version": self.version})
+        yield TriggerEvent({"status": "success", "events": events, "cursor": cursor, "version": version})
+
+
+def _stored_cursor(stored: dict[str, str]) -> tuple[dict[str, Any] | None, int]:
+    """The cursor and version of a sensor's record, read with the store's sync calls (in a thread): they
+    work both in the triggerer and in ``dag.test()``'s inline trigger, where the async ones do not."""
+    record = state_store.load(AssetStateStoreAccessor(name=stored["asset"]), stored["key"]) or {}
+    return record.get("cursor"), int(record.get("version", 0))

@@ -112,7 +112,7 @@ def test_a_sensor_watching_1000_active_runs_keeps_every_stored_value_under_the_l
                             poke_interval=0.2, timeout=300, {SENSOR_MODES[mode]})
         """
     )
-    jumps = [lambda s, i=i: s.log(entity, "p", f"run{i:04d}", [{"loss": 50.0}]) for i in (3, 700)]
+    jumps = [lambda s, i=i: s.log(entity, "p", f"run{i:04d}", [{"loss": 50.0}]) for i in (3, 700, 900)]
     run = play_during(wandb_conn, dag, jumps[:1])
     assert ti_state(run, "watch") == "success"
     assert [(e["run_id"], e["step"]) for e in xcom(run, "watch")] == [("run0003", 31)]
@@ -120,5 +120,22 @@ def test_a_sensor_watching_1000_active_runs_keeps_every_stored_value_under_the_l
     assert len(stored) > 2 and all(len(v) < LIMIT for v in stored.values()), {k: len(v) for k, v in stored.items()}
     assert sum(len(v) for v in stored.values()) > 5 * LIMIT  # 1,000 windows of 30 values
 
-    run = play_during(wandb_conn, dag, jumps[1:])  # the next DAG run goes on from the stored parts
+    run = play_during(wandb_conn, dag, jumps[1:2])  # the next DAG run goes on from the stored parts
     assert [(e["run_id"], e["step"]) for e in xcom(run, "watch")] == [("run0700", 31)]
+    # late enough that the sensor waits (deferred: in its trigger), the 1,000 runs re-listed at each poll
+    run = play_during(wandb_conn, dag, jumps[2:], polls=80)
+    assert [(e["run_id"], e["step"]) for e in xcom(run, "watch")] == [("run0900", 31)]
+    if mode == "deferrable":  # the trigger read the cursor from the store: its kwargs stayed small
+        kwargs = _trigger_kwargs(dag.dag_id)
+        assert kwargs and all(k["cursor"] is None and k["stored"] for k in kwargs)
+        assert max(len(json.dumps(k, default=str)) for k in kwargs) < 16 * 1024
+
+
+def _trigger_kwargs(dag_id: str) -> list[dict[str, Any]]:
+    """The kwargs of this DAG's sensor triggers (``dag.test()`` leaves their rows in the DB)."""
+    from airflow.models.trigger import Trigger
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(Trigger).filter(Trigger.classpath.like("%WandbEventTrigger")).all()
+        return [dict(t.kwargs) for t in rows if t.kwargs.get("automation") == f"{dag_id}.watch"]
