@@ -140,8 +140,11 @@ def main(n: int = 1000) -> None:
             started = time.monotonic()
             running = "SELECT COUNT(*) FROM trigger WHERE triggerer_id IS NOT NULL"
             wait_for(lambda: cluster.sql(running)[0][0] >= n, f"{n} watchers running", timeout=1800, every=5)
-            print(f"{n} watchers running {time.monotonic() - started:.0f} s after start")
-            time.sleep(3 * INTERVAL)  # past every watcher's first poll
+            print(f"{n} watchers taken by the triggerer {time.monotonic() - started:.0f} s after the DAG file")
+            # a watcher's first poll takes what exists as its baseline: script nothing before every one stored it
+            stored = "SELECT COUNT(*) FROM asset_state_store WHERE key LIKE 'cursor:%'"
+            wait_for(lambda: cluster.sql(stored)[0][0] >= n, f"{n} first cursors stored", timeout=1800, every=5)
+            print(f"{n} watchers polled and stored their cursors {time.monotonic() - started:.0f} s after the DAG file")
             quiet_share, quiet_rss = _share(triggerer, WINDOW)
             step = max(10, n // EVENTS)  # every family in its share: 6 metric, 2 state, 1 alias, 1 link of 10
             chosen = [k * step + k % 10 for k in range(min(EVENTS, n // step))]
