@@ -230,6 +230,7 @@ class Snapshot:
     """
 
     runs: list[RunInfo] | None = None
+    fresh: frozenset[str] | None = None  # the runs listed that changed since the previous snapshot (None: all)
     with_config: bool = False
     history: Mapping[str, RowsRead] = field(default_factory=dict)
     members: list[MembershipInfo] | None = None
@@ -243,7 +244,7 @@ class Snapshot:
     def unlisted(self) -> Snapshot:
         """This snapshot without its run listings, for a watch that missed the previous one."""
         parts = {name: part.unlisted() for name, part in self.parts.items()} if self.parts is not None else None
-        return replace(self, runs=None, parts=parts)
+        return replace(self, runs=None, fresh=None, parts=parts)
 
 
 @dataclass
@@ -255,6 +256,7 @@ class SnapshotState:
     steps: dict[str, int] = field(default_factory=dict)
     started: bool = False
     parts: dict[str, SnapshotState] = field(default_factory=dict)  # a team or organization's projects
+    listed: dict[str, RunInfo] = field(default_factory=dict)  # the previous run listing, to tell what changed
 
 
 def read_snapshot(
@@ -312,8 +314,11 @@ def read_snapshot(
     )
     hw = _newest(state.hw, runs)
     history = {rid: RowsRead(first, last, keys, rows[rid]) for rid, (first, last) in windows.items()}
-    snapshot = Snapshot(runs=runs, with_config=with_config, history=history, absent=missing)
-    return snapshot, SnapshotState(hw=hw, steps=steps, started=True)
+    # Runs re-listed exactly as before (within MARGIN of the newest heartbeat, a quiet project lists its
+    # last burst at every poll) are news to no watch that saw the previous snapshot
+    fresh = frozenset(r["id"] for r in runs if state.listed.get(r["id"]) != r) if state.started else None
+    snapshot = Snapshot(runs=runs, fresh=fresh, with_config=with_config, history=history, absent=missing)
+    return snapshot, SnapshotState(hw=hw, steps=steps, started=True, listed={r["id"]: r for r in runs})
 
 
 def poll(watch: Watch, cursor: Cursor | None, shared: Snapshot | None = None) -> Read[tuple[list[Payload], Cursor]]:
@@ -413,16 +418,23 @@ def _run_cursor(cursor: Cursor | None) -> RunCursor | None:
     return cast(RunCursor, out)
 
 
-def _kept(old: dict[str, RunEntry], entries: dict[str, RunEntry], newest: str | None) -> dict[str, RunEntry]:
-    """The runs to track on: those polled now, and those not listed that may still log (not finished,
-    not quiet for QUIET_AFTER); at most RUNS_KEPT, the most recently heard of."""
+def _kept(
+    old: dict[str, RunEntry], entries: dict[str, RunEntry], newest: str | None, unchanged: set[str]
+) -> dict[str, RunEntry]:
+    """The runs to track on: those polled now or listed unchanged, and those not listed that may still
+    log (not finished, not quiet for QUIET_AFTER); at most RUNS_KEPT, the most recently heard of."""
     quiet_before = parse_time(newest) - QUIET_AFTER if newest else None
     kept = {
         rid: e
         for rid, e in old.items()
         if rid not in entries
-        and e.get("state") not in TERMINAL_STATES
-        and not (quiet_before and e.get("heartbeat") and parse_time(e["heartbeat"]) < quiet_before)
+        and (
+            rid in unchanged
+            or (
+                e.get("state") not in TERMINAL_STATES
+                and not (quiet_before and e.get("heartbeat") and parse_time(e["heartbeat"]) < quiet_before)
+            )
+        )
     }
     kept.update(entries)
     if len(kept) > RUNS_KEPT:
@@ -440,9 +452,12 @@ def _poll_runs(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -> 
     old: dict[str, RunEntry] = dict(cursor["runs"]) if cursor else {}
     hw = cursor.get("newest_heartbeat") if cursor else None
     changed_since = _changed_since(hw)
+    unchanged: set[str] = set()  # listed exactly as at the previous snapshot, which this watch has seen
     if shared is not None and shared.runs is not None and (shared.with_config or not run_filter):
-        runs = shared.runs  # listed since the previous snapshot, which this watch has seen
-        missing = shared.absent
+        runs, missing, fresh = shared.runs, shared.absent, shared.fresh
+        if fresh is not None:  # only what changed needs matching and reading: the rest is as this watch left it
+            unchanged = {r["id"] for r in runs if r["id"] not in fresh}
+            runs = [r for r in runs if r["id"] in fresh]
     else:
         runs, missing = yield from _or_nothing(
             read_runs(
@@ -462,7 +477,7 @@ def _poll_runs(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -> 
         events, entries = yield from _metric_events(watch, event, runs, old, new_after, shared)
     else:
         events, entries = _state_events(watch, event, runs, old, new_after)
-    new_cursor: RunCursor = {"newest_heartbeat": new_hw, "runs": _kept(old, entries, new_hw)}
+    new_cursor: RunCursor = {"newest_heartbeat": new_hw, "runs": _kept(old, entries, new_hw, unchanged)}
     return events, _with_absent(cast(Cursor, new_cursor), missing)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_wbauto.automations import OnRunMetric, OnRunState, RunEvent
 from airflow_provider_wbauto.hooks.wandb import WandbHook
-from airflow_provider_wbauto.hooks.watch import RUNS_KEPT, Watch, poll
+from airflow_provider_wbauto.hooks.watch import RUNS_KEPT, SnapshotState, Watch, poll, read_snapshot
 from airflow_provider_wbauto.local import LocalWandb
 
 ACTIVE = 1000
@@ -100,3 +100,44 @@ def test_a_cursor_under_the_short_keys_goes_on_where_it_stood(wandb_conn: LocalW
     events, cursor = hook.run(poll(Watch(OnRunMetric(scope=f"{entity}/p", filter=metric), "a"), old))
     assert [e["step"] for e in events] == [2] and cursor["runs"]["r"]["done"] is True
     assert "hw" not in cursor and cursor["newest_heartbeat"]
+
+
+def test_runs_re_listed_unchanged_are_news_to_no_watch_in_step_with_the_snapshots(
+    wandb_conn: LocalWandb, entity: str
+) -> None:
+    """A quiet project lists its last burst of runs at every poll (they are within MARGIN of the newest
+    heartbeat): the shared snapshot says which changed, watches in step skip the rest, and every
+    watch still ends with the events and the cursor it would have alone."""
+    store, hook = wandb_conn.store, WandbHook()
+    for r in range(20):
+        store.upsert_run(entity, "p", f"r{r}", display_name=f"r{r}")
+        store.log(entity, "p", f"r{r}", [{"loss": 0.5}])
+    store.set_state(entity, "p", "r3", "finished")  # finished, still within the margin: kept alike
+    events = [
+        OnRunMetric(scope=f"{entity}/p", filter=(RunEvent.metric("loss") > 1) & (RunEvent.name == f"r{i}"))
+        for i in range(5)
+    ] + [OnRunState(scope=f"{entity}/p", filter=RunEvent.state == "FAILED")]
+    watches = [Watch(e, f"a{i}") for i, e in enumerate(events)]
+    state = SnapshotState()
+    snapshot, state = hook.run(
+        read_snapshot("runs", watches[0].event.scope, state, keys=frozenset({"loss"}), with_config=True)
+    )
+    alone = [hook.run(poll(w, None))[1] for w in watches]
+    shared = [hook.run(poll(w, None, snapshot))[1] for w in watches]
+    assert alone == shared
+    for step in range(3):
+        if step == 1:
+            store.log(entity, "p", "r2", [{"loss": 3.0}])
+            store.set_state(entity, "p", "r4", "failed")
+        snapshot, state = hook.run(
+            read_snapshot("runs", watches[0].event.scope, state, keys=frozenset({"loss"}), with_config=True)
+        )
+        assert snapshot.runs is not None and len(snapshot.runs) == 20  # every run listed again ...
+        assert snapshot.fresh == ({"r2", "r4"} if step == 1 else set())  # ... and only these changed
+        fired = []
+        for i, w in enumerate(watches):
+            got_alone, alone[i] = hook.run(poll(w, alone[i]))
+            got_shared, shared[i] = hook.run(poll(w, shared[i], snapshot))
+            assert got_alone == got_shared and alone[i] == shared[i]
+            fired += [(e["automation_name"], e["run_id"]) for e in got_shared]
+        assert fired == ([("a2", "r2"), ("a5", "r4")] if step == 1 else [])
