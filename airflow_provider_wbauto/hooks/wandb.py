@@ -655,22 +655,16 @@ def read_aliases(entity: str, project: str, collection: str | None, per_page: in
 def _collection_aliases(
     variables: dict[str, Any], collection: str, page: dict[str, Any] | None = None
 ) -> Read[list[AliasRef]]:
-    out: list[AliasRef] = []
-    cursor = None
-    while True:
-        if page is None:
-            data = yield GraphQLCall(
-                COLLECTION_ALIASES_QUERY, {**variables, "collection": collection, "aliasCursor": cursor}
-            )
-            entity, project = variables["entity"], variables["project"]
-            coll = _project(data, entity, project).get("artifactCollection")
-            if coll is None:
-                raise WandbNotFoundError(f"W&B collection {entity}/{project}/{collection} does not exist")
-            page = coll["aliases"]
-        out += [AliasRef(collection=collection, id=e["node"]["id"], alias=e["node"]["alias"]) for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            return out
-        cursor, page = page["pageInfo"]["endCursor"], None
+    """The aliases of ``collection`` with their ids: those on ``page`` (when already read) and after."""
+
+    def ref(node: dict[str, Any]) -> AliasRef:
+        return AliasRef(collection=collection, id=node["id"], alias=node["alias"])
+
+    return (
+        yield from _collection_pages(
+            COLLECTION_ALIASES_QUERY, "aliasCursor", "aliases", variables, collection, page, ref
+        )
+    )
 
 
 def read_members_by_alias(
@@ -701,17 +695,34 @@ def _members(
     variables: dict[str, Any], collection: str, page: dict[str, Any] | None = None
 ) -> Read[list[MembershipInfo]]:
     """The members of ``collection``: those on ``page`` (when already read) and on the pages after it."""
-    out: list[MembershipInfo] = []
+    read = _collection_pages(
+        MEMBERSHIPS_QUERY, "cursor", "artifactMemberships", variables, collection, page, _membership
+    )
+    return (yield from read)
+
+
+def _collection_pages(
+    query: str,
+    cursor_name: str,
+    connection: str,
+    variables: dict[str, Any],
+    collection: str,
+    page: dict[str, Any] | None,
+    make: Callable[[dict[str, Any]], T],
+) -> Read[list[T]]:
+    """Every node of one of ``collection``'s connections, made by ``make``: those on ``page`` (when the
+    caller read it nested in a page of collections), then page by page with ``query``."""
+    out: list[T] = []
     cursor = None
     while True:
         if page is None:
-            data = yield GraphQLCall(MEMBERSHIPS_QUERY, {**variables, "collection": collection, "cursor": cursor})
+            data = yield GraphQLCall(query, {**variables, "collection": collection, cursor_name: cursor})
             entity, project = variables["entity"], variables["project"]
             coll = _project(data, entity, project).get("artifactCollection")
             if coll is None:
                 raise WandbNotFoundError(f"W&B collection {entity}/{project}/{collection} does not exist")
-            page = coll["artifactMemberships"]
-        out += [_membership(edge["node"]) for edge in page["edges"]]
+            page = coll[connection]
+        out += [make(edge["node"]) for edge in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             return out
         cursor, page = page["pageInfo"]["endCursor"], None

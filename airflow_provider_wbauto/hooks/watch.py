@@ -726,14 +726,11 @@ def _subjects(watch: Watch, members: list[MembershipInfo]) -> Iterator[tuple[str
     """``(short hash, occurred_at, subject)`` for every subject of this event family present now."""
     event = watch.event
     assert isinstance(event, OnCreateArtifact | OnLinkArtifact | OnUnlinkArtifact)
+    created = isinstance(event, OnCreateArtifact)
     for m in members:
-        if isinstance(event, OnCreateArtifact):
-            if _created(event, m):
-                subject = f"artifact/{m['artifact_id']}"
-                yield _short(subject), m["artifact_created_at"], (m, subject, None)
-        elif m["collection_type"] == "PORTFOLIO" and matches(event.filter, _record(m)):
-            subject = f"membership/{m['id']}"
-            yield _short(subject), m["created_at"], (m, subject, None)
+        if _fires(event, m):
+            subject = f"artifact/{m['artifact_id']}" if created else f"membership/{m['id']}"
+            yield _short(subject), m["artifact_created_at" if created else "created_at"], (m, subject, None)
 
 
 def _record(m: MembershipInfo) -> dict[str, Any]:
@@ -888,8 +885,8 @@ def _poll_newest(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -
     return events, _with_absent(cast(Cursor, new_cursor), missing)
 
 
-def _fires(event: OnCreateArtifact | OnLinkArtifact, m: MembershipInfo) -> bool:
-    """A version counts as created once committed; a link into a registry is one; if the filter matches."""
+def _fires(event: OnCreateArtifact | OnLinkArtifact | OnUnlinkArtifact, m: MembershipInfo) -> bool:
+    """A version counts as created once committed; a link is a portfolio's member; if the filter matches."""
     if isinstance(event, OnCreateArtifact):
         return _created(event, m)
     return m["collection_type"] == "PORTFOLIO" and matches(event.filter, _record(m))
