@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import time
 from collections.abc import Generator
@@ -21,10 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks._measure import Series, plot
+from benchmarks._measure import Series, local_server, plot
 
 SIZES = (10, 100, 1_000, 10_000)
-KEY = "bench-key-" + "k" * 30
 REGISTRY = "wandb-registry-bench"
 PLOT = Path(__file__).with_name("artifact_scale.png")
 
@@ -70,50 +68,44 @@ def _fill(store: Any, entity: str, n: int) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ.setdefault("AIRFLOW_HOME", str(Path(tmp) / "airflow"))
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp, local_server(tmp) as server:
         from airflow_provider_wbauto.automations import OnAddArtifactAlias, OnCreateArtifact, OnLinkArtifact
         from airflow_provider_wbauto.hooks.wandb import WandbHook, read_memberships
         from airflow_provider_wbauto.hooks.watch import Watch, poll
-        from airflow_provider_wbauto.local import LocalWandb
 
-        rows: list[dict[str, Any]] = []
-        with LocalWandb(Path(tmp) / "bench.db", api_key=KEY) as server:
-            os.environ["AIRFLOW_CONN_WANDB_DEFAULT"] = json.dumps(
-                {"conn_type": "wandb", "host": server.url, "password": KEY}
-            )
-            hook = WandbHook()
-            for n in SIZES:
-                entity = f"e{n}"
-                _fill(server.store, entity, n)
-                families = {
-                    "created": (OnCreateArtifact(scope=f"{entity}/p/model"), ("p", "model", False)),
-                    "linked": (OnLinkArtifact(scope=f"{entity}/{REGISTRY}"), (REGISTRY, None, True)),
-                    "alias added": (OnAddArtifactAlias(scope=f"{entity}/p/model"), ("p", "model", False)),
-                }
-                for family, (event, (project, collection, portfolios)) in families.items():
-                    watch = Watch(event, "bench")
-                    cursor = hook.run(poll(watch, None))[1]
-                    requests, size, ms, (events, _) = _measure(hook, lambda w=watch, c=cursor: poll(w, c))
-                    assert events == [], events
-                    base_requests, base_size, base_ms, members = _measure(
-                        hook,
-                        lambda e=entity, p=project, c=collection, f=portfolios: read_memberships(
-                            e, p, c, portfolios_only=f
-                        ),
-                    )
-                    short = [hashlib.blake2b(m["id"].encode(), digest_size=8).hexdigest() for m in members]
-                    present = json.dumps({"present": sorted(short)})  # one short hash per subject
-                    rows.append(
-                        {
-                            "family": family,
-                            "versions": n,
-                            "ours": (requests, size, ms, len(json.dumps(cursor))),
-                            "baseline": (base_requests, base_size, base_ms, len(present)),
-                        }
-                    )
-        _report(rows)
-        _plot(rows)
+        hook = WandbHook()
+        for n in SIZES:
+            entity = f"e{n}"
+            _fill(server.store, entity, n)
+            families = {
+                "created": (OnCreateArtifact(scope=f"{entity}/p/model"), ("p", "model", False)),
+                "linked": (OnLinkArtifact(scope=f"{entity}/{REGISTRY}"), (REGISTRY, None, True)),
+                "alias added": (OnAddArtifactAlias(scope=f"{entity}/p/model"), ("p", "model", False)),
+            }
+            for family, (event, (project, collection, portfolios)) in families.items():
+                watch = Watch(event, "bench")
+                cursor = hook.run(poll(watch, None))[1]
+                requests, size, ms, (events, _) = _measure(hook, lambda w=watch, c=cursor: poll(w, c))
+                assert events == [], events
+                base_requests, base_size, base_ms, members = _measure(
+                    hook,
+                    lambda e=entity, p=project, c=collection, f=portfolios: read_memberships(
+                        e, p, c, portfolios_only=f
+                    ),
+                )
+                short = [hashlib.blake2b(m["id"].encode(), digest_size=8).hexdigest() for m in members]
+                present = json.dumps({"present": sorted(short)})  # one short hash per subject
+                rows.append(
+                    {
+                        "family": family,
+                        "versions": n,
+                        "ours": (requests, size, ms, len(json.dumps(cursor))),
+                        "baseline": (base_requests, base_size, base_ms, len(present)),
+                    }
+                )
+    _report(rows)
+    _plot(rows)
 
 
 def _report(rows: list[dict[str, Any]]) -> None:
