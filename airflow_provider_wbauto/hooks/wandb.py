@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, TypedDict
 
@@ -47,7 +47,7 @@ class RunInfo(TypedDict):
     created_at: str
     heartbeat_at: str
     history_line_count: int
-    last_step: int
+    last_step: int | None  # None: listed without it (``with_last_step=False``)
     tags: list[str]
     config: dict[str, Any]
     summary: dict[str, Any]
@@ -84,7 +84,10 @@ class MembershipInfo(_ArtifactFields):
     collection_tags: list[str]
 
 
-RUN_FIELDS = "name displayName state createdAt heartbeatAt historyLineCount historyKeys tags"
+RUN_FIELDS = "name displayName state createdAt heartbeatAt historyLineCount tags"
+# historyKeys carries a run's last step with every metric key the run logged (52 KiB at a thousand
+# keys); W&B has no field for the last step alone, so runs are listed with it only when asked.
+LAST_STEP_FIELD = "historyKeys"
 
 RUNS_QUERY = """query WbautoRuns($entity: String!, $project: String!, $filters: JSONString, $order: String,
   $cursor: String, $perPage: Int) {
@@ -302,16 +305,19 @@ def read_runs(
     filters: Mapping[str, Any] | None = None,
     changed_since: str | None = None,
     with_config: bool = False,
+    with_last_step: bool = True,
     order: str = "+heartbeat_at",
     per_page: int = PAGE,
 ) -> Read[list[RunInfo]]:
     """Runs of a project matching ``filters`` (server-side), only those whose heartbeat is at or after
-    ``changed_since`` when given: a project where nothing changed costs one small request."""
+    ``changed_since`` when given: a project where nothing changed costs one small request. Without
+    ``with_last_step`` (``last_step`` is None) a run's size does not grow with the keys it logged."""
     clauses: list[Any] = [dict(filters)] if filters else []
     if changed_since:
         clauses.append({"heartbeat_at": {"$gte": changed_since}})
     server_filter = json.dumps({"$and": clauses}) if clauses else None
     fields = RUN_FIELDS + (" config summaryMetrics" if with_config else "")
+    fields += f" {LAST_STEP_FIELD}" if with_last_step else ""
     out: list[RunInfo] = []
     cursor = None
     while True:
@@ -342,7 +348,6 @@ def _run_info(node: dict[str, Any]) -> RunInfo:
         k: v.get("value") if isinstance(v, dict) and "value" in v else v
         for k, v in _json_field(node.get("config")).items()
     }
-    last = _json_field(node.get("historyKeys")).get("lastStep")
     return RunInfo(
         id=node["name"],
         display_name=node.get("displayName"),
@@ -350,7 +355,7 @@ def _run_info(node: dict[str, Any]) -> RunInfo:
         created_at=node.get("createdAt") or "",
         heartbeat_at=node.get("heartbeatAt") or "",
         history_line_count=int(node.get("historyLineCount") or 0),
-        last_step=int(last) if last is not None else -1,
+        last_step=_last_step(node) if LAST_STEP_FIELD in node else None,
         tags=list(node.get("tags") or []),
         config=config,
         summary=_json_field(node.get("summaryMetrics")),
@@ -365,6 +370,180 @@ def read_run_state(entity: str, project: str, run_id: str) -> Read[str | None]:
     return run["state"] if run else None
 
 
+def _last_step(node: dict[str, Any]) -> int:
+    last = _json_field(node.get(LAST_STEP_FIELD)).get("lastStep")
+    return int(last) if last is not None else -1
+
+
+def _runs_query(name: str, fields: Sequence[str], decl: str = "") -> str:
+    """One query reading ``fields[i]`` of run ``$n{i}`` (aliased ``r{i}``); ``decl`` declares more
+    variables of each run, ``{i}`` standing for its number."""
+    decls = "".join(f", $n{i}: String!" + decl.format(i=i) for i in range(len(fields)))
+    parts = " ".join(f"r{i}: run(name: $n{i}) {{ {f} }}" for i, f in enumerate(fields))
+    return (
+        f"query {name}($entity: String!, $project: String!{decls}) {{"
+        f" project(name: $project, entityName: $entity) {{ {parts} }} }}"
+    )
+
+
+def _run_node(node: dict[str, Any], i: int, entity: str, project: str, run_id: str) -> dict[str, Any]:
+    got: dict[str, Any] | None = node.get(f"r{i}")
+    if got is None:
+        raise WandbError(f"W&B run {entity}/{project}/{run_id} does not exist")
+    return got
+
+
+def read_last_steps(entity: str, project: str, run_ids: Sequence[str], runs_per_request: int) -> Read[dict[str, int]]:
+    """Each run's last history step (-1: none yet), several runs a request."""
+    out: dict[str, int] = {}
+    for start in range(0, len(run_ids), runs_per_request):
+        batch = run_ids[start : start + runs_per_request]
+        variables = {"entity": entity, "project": project} | {f"n{i}": rid for i, rid in enumerate(batch)}
+        data = yield GraphQLCall(_runs_query("WbautoLastSteps", [LAST_STEP_FIELD] * len(batch)), variables)
+        node = _project(data, entity, project)
+        for i, rid in enumerate(batch):
+            out[rid] = _last_step(_run_node(node, i, entity, project, rid))
+    return out
+
+
+@dataclass(frozen=True)
+class HistoryMark:
+    """Where a reader of one run's history stands, and what the run listing says of the run now.
+
+    :param step: the last step read (``None``: none; take the run where it stands, reading nothing).
+    :param lines: the run's history lines up to ``step`` (``None``: not known).
+    :param lines_now: the run's history lines as listed (``historyLineCount``).
+    :param last: the run's last step as listed (``None``: listed without it).
+    """
+
+    step: int | None
+    lines: int | None
+    lines_now: int
+    last: int | None = None
+
+
+@dataclass(frozen=True)
+class RowsRead:
+    """History rows of one run: every row of steps ``first..last`` inclusive, carrying (at most) ``keys``
+    (none: every key); ``lines`` is the run's history lines up to ``last``."""
+
+    first: int
+    last: int
+    lines: int
+    keys: frozenset[str]
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class _Reading:
+    """One run's read in progress (``read_new_rows``): the next window starts at step ``at``."""
+
+    mark: HistoryMark
+    at: int
+    last: int | None  # the run's last step, once known
+    newest: int  # the newest step read
+    counted: int = 0  # the lines read
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    needs_last: bool = False
+    done: bool = False
+
+    @classmethod
+    def of(cls, mark: HistoryMark) -> _Reading:
+        first = -1 if mark.step is None else mark.step + 1
+        unbounded = mark.last is None and (mark.step is None or mark.lines is None)
+        done = mark.last is not None and first > mark.last
+        return cls(mark, at=first, last=mark.last, newest=first - 1, needs_last=unbounded, done=done)
+
+    def bound(self, last: int) -> None:
+        """The run's last step, read: a run taken where it stands is read no further."""
+        self.last, self.needs_last = last, False
+        if self.mark.step is None:
+            self.newest = last
+        self.done = self.mark.step is None or self.at > last
+
+    def upper(self, page: int) -> int:
+        """The last step of the next window: never wider than a page, so never sampled."""
+        return self.at + page - 1 if self.last is None else min(self.at + page - 1, self.last)
+
+    def took(self, steps: list[int], rows: list[dict[str, Any]], upper: int, page: int) -> None:
+        self.rows.extend(rows)
+        self.counted += len(steps)
+        self.newest = max([self.newest, *steps])
+        self.at = upper + 1
+        if self.last is not None:
+            self.done = self.at > self.last
+        elif len(steps) < page:  # a window not full: every line so far is read, unless the steps skip ahead
+            lines = self.mark.lines
+            self.done = lines is not None and lines + self.counted >= self.mark.lines_now
+            self.needs_last = not self.done
+
+    def result(self, keys: Sequence[str] | None) -> RowsRead:
+        mark, keyset = self.mark, frozenset(keys or ())
+        if mark.step is None:  # taken where it stands
+            return RowsRead(self.newest + 1, self.newest, mark.lines_now, keyset, [])
+        if self.last is None:
+            assert mark.lines is not None, "a read without a last step counts from known lines"
+            return RowsRead(mark.step + 1, self.newest, mark.lines + self.counted, keyset, self.rows)
+        # never behind its mark: a rewound run goes on from there
+        lines = mark.lines_now if mark.lines is None else max(mark.lines + self.counted, mark.lines_now)
+        return RowsRead(mark.step + 1, max(self.last, mark.step), lines, keyset, self.rows)
+
+
+def read_new_rows(
+    entity: str,
+    project: str,
+    marks: Mapping[str, HistoryMark],
+    keys: Sequence[str] | None,
+    page: int,
+    runs_per_request: int,
+) -> Read[dict[str, RowsRead]]:
+    """The rows each run logged after its mark, in step order, and where each read ends.
+
+    Windows of ``page`` steps go on while full, or until the run's new lines (``lines_now`` less
+    ``lines``) are read, so what a run logged before does not enter. Only a run whose steps skip past
+    a window, or whose lines or position are unknown, has its last step read (``historyKeys``, with
+    every key it logged). With ``keys``, one ``sampledHistory`` spec per key (a row needs only the key
+    it carries) merged by step, and one of ``_step`` alone to count the lines. A request covers up to
+    ``runs_per_request`` runs, aliased.
+    """
+    reads = {rid: _Reading.of(mark) for rid, mark in marks.items()}
+    out: dict[str, RowsRead] = {}
+    while reads:
+        unbounded = [rid for rid, r in reads.items() if r.needs_last]
+        if unbounded:
+            lasts = yield from read_last_steps(entity, project, unbounded, runs_per_request)
+            for rid in unbounded:
+                reads[rid].bound(lasts[rid])
+        for rid in [rid for rid, r in reads.items() if r.done]:
+            out[rid] = reads.pop(rid).result(keys)
+        batch = [(rid, r, r.upper(page)) for rid, r in list(reads.items())[:runs_per_request]]
+        if not batch:
+            break
+        variables: dict[str, Any] = {"entity": entity, "project": project}
+        fields = []
+        for i, (rid, r, upper) in enumerate(batch):
+            variables[f"n{i}"] = rid
+            if keys:
+                window = {"minStep": r.at, "maxStep": upper, "samples": page}
+                specs = [{"keys": ["_step", key]} | window for key in keys] + [{"keys": ["_step"]} | window]
+                variables[f"s{i}"] = [json.dumps(spec) for spec in specs]
+                fields.append(f"sampledHistory(specs: $s{i})")
+            else:
+                fields.append(f"history(minStep: {r.at}, maxStep: {upper + 1}, samples: {page})")
+        decl = ", $s{i}: [JSONString!]!" if keys else ""
+        data = yield GraphQLCall(_runs_query("WbautoHistory", fields, decl), variables)
+        node = _project(data, entity, project)
+        for i, (rid, r, upper) in enumerate(batch):
+            got = _run_node(node, i, entity, project, rid)
+            if keys:
+                *per_key, steps = got["sampledHistory"]
+                r.took([row["_step"] for row in steps], _merge_by_step(per_key), upper, page)
+            else:
+                rows = [json.loads(row) for row in got["history"]]
+                r.took([row["_step"] for row in rows], rows, upper, page)
+    return out
+
+
 def read_history(
     entity: str,
     project: str,
@@ -373,47 +552,10 @@ def read_history(
     page: int,
     runs_per_request: int,
 ) -> Read[dict[str, list[dict[str, Any]]]]:
-    """History rows of several runs, each from ``first`` to ``last`` step inclusive, in step order.
-
-    With ``keys``, one ``sampledHistory`` spec per key (a row needs only the key it carries), merged
-    by step, so only those keys travel. Each request covers up to ``runs_per_request`` runs, aliased.
-    """
-    todo = {run: (first, last) for run, (first, last) in windows.items() if last >= first}
-    out: dict[str, list[dict[str, Any]]] = {run: [] for run in windows}
-    while todo:
-        batch = [(run, first, last, min(last, first + page - 1)) for run, (first, last) in todo.items()]
-        batch = batch[:runs_per_request]
-        parts, variables = [], {"entity": entity, "project": project}
-        for i, (run, first, _, upper) in enumerate(batch):
-            variables[f"n{i}"] = run
-            if keys:
-                specs = [
-                    json.dumps({"keys": ["_step", k], "minStep": first, "maxStep": upper, "samples": page})
-                    for k in keys
-                ]
-                variables[f"s{i}"] = specs  # type: ignore[assignment]
-                parts.append(f"r{i}: run(name: $n{i}) {{ sampledHistory(specs: $s{i}) }}")
-            else:
-                parts.append(
-                    f"r{i}: run(name: $n{i}) {{ history(minStep: {first}, maxStep: {upper + 1}, samples: {page}) }}"
-                )
-        decl = "".join(f", $n{i}: String!" + (f", $s{i}: [JSONString!]!" if keys else "") for i in range(len(batch)))
-        q = (
-            f"query WbautoHistory($entity: String!, $project: String!{decl}) {{"
-            f" project(name: $project, entityName: $entity) {{ {' '.join(parts)} }} }}"
-        )
-        data = yield GraphQLCall(q, variables)
-        node = _project(data, entity, project)
-        for i, (run, _, last, upper) in enumerate(batch):
-            got = node.get(f"r{i}")
-            if got is None:
-                raise WandbError(f"W&B run {entity}/{project}/{run} does not exist")
-            out[run].extend(_merge_by_step(got["sampledHistory"]) if keys else [json.loads(r) for r in got["history"]])
-            if upper >= last:
-                del todo[run]
-            else:
-                todo[run] = (upper + 1, last)
-    return out
+    """History rows of several runs, each from ``first`` to ``last`` step inclusive, in step order."""
+    marks = {rid: HistoryMark(first - 1, lines=None, lines_now=0, last=last) for rid, (first, last) in windows.items()}
+    got = yield from read_new_rows(entity, project, marks, keys, page, runs_per_request)
+    return {rid: got[rid].rows for rid in windows}
 
 
 def _merge_by_step(per_key: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:

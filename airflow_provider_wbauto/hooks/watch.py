@@ -5,9 +5,11 @@ the same backend state give the same events with the same ``event_id``, so a cal
 before storing the new cursor simply polls again. The cursor is a small JSON dict:
 
 - run families (``RunCursor``): the newest heartbeat seen and, per run tracked, what the next poll
-  needs (``RunEntry``: its state, the last step read, the metric filter's window values). A poll lists
-  only runs whose heartbeat is at or after the newest one less ``MARGIN`` (one small request when
-  nothing changed) and reads only the new history rows of the metric in use. Finished runs not
+  needs (``RunEntry``: its state, the last step read and the history lines up to it, the metric
+  filter's window values). A poll lists only runs whose heartbeat is at or after the newest one less
+  ``MARGIN`` (one small request when nothing changed), and a run whose line count grew has its new
+  rows of the metric in use read from the step after the last one read. Only the first listing asks
+  where each run stands (``historyKeys``, which carries every key a run logged). Finished runs not
   listed are dropped, and so are running ones quiet for ``QUIET_AFTER`` (past ``RUNS_KEPT``, the least
   recently heard of); one that shows up again is picked up from the step it is at.
 - created versions and registry links (``NewestCursor``): the newest seen, the short hashes of those
@@ -68,14 +70,16 @@ from .times import parse_time, wire_time
 from .transport import Endpoint, Read, T, WandbNotFoundError
 from .wandb import (
     AliasRef,
+    HistoryMark,
     MembershipInfo,
+    RowsRead,
     RunInfo,
     Tuning,
     WandbHook,
     read_aliases,
-    read_history,
     read_members_by_alias,
     read_memberships,
+    read_new_rows,
     read_newest_links,
     read_newest_versions,
     read_projects,
@@ -212,16 +216,6 @@ def stream_of(event: Event) -> Stream:
 
 
 @dataclass(frozen=True)
-class RowsRead:
-    """History rows of one run, steps ``first..last`` inclusive, carrying (at most) ``keys``."""
-
-    first: int
-    last: int
-    keys: frozenset[str]
-    rows: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
 class Snapshot:
     """One read of a scope shared by every automation on it; never mutated (all of them get this object).
 
@@ -253,7 +247,7 @@ class SnapshotState:
     and reads no rows, and each watch reads what it lacks from its own (stored) cursor."""
 
     hw: str | None = None
-    steps: dict[str, int] = field(default_factory=dict)
+    seen: dict[str, tuple[int, int]] = field(default_factory=dict)  # per run: the last step read, and its lines
     started: bool = False
     parts: dict[str, SnapshotState] = field(default_factory=dict)  # a team or organization's projects
     listed: dict[str, RunInfo] = field(default_factory=dict)  # the previous run listing, to tell what changed
@@ -297,28 +291,36 @@ def read_snapshot(
     if stream != "runs":
         members, missing = yield from _or_nothing(_read_members(scope, stream), [])
         return Snapshot(members=members, absent=missing), state
-    runs, missing = yield from _or_nothing(
-        read_runs(entity, project, changed_since=_changed_since(state.hw), with_config=with_config), []
-    )
-    windows: dict[str, tuple[int, int]] = {}
-    steps = dict(state.steps)  # one int per run seen: a run re-listed within MARGIN is not read again
-    for run in runs:
-        first = steps.get(run["id"], -1) + 1
-        if state.started and keys and run["last_step"] >= first:
-            windows[run["id"]] = (first, run["last_step"])
-        steps[run["id"]] = max(run["last_step"], first - 1)
-    rows = (
-        (yield from read_history(entity, project, windows, sorted(keys), tuning.history_page, tuning.runs_per_request))
-        if windows
+    since = _changed_since(state.hw)
+    read = read_runs(entity, project, changed_since=since, with_config=with_config, with_last_step=not state.started)
+    runs, missing = yield from _or_nothing(read, [])
+    seen = dict(state.seen) if keys else {}  # a run re-listed within MARGIN is not read again
+    marks: dict[str, HistoryMark] = {}
+    for run in runs if keys else ():
+        rid, lines, at = run["id"], run["history_line_count"], seen.get(run["id"])
+        if not state.started:
+            assert run["last_step"] is not None, "the first listing has each run's last step"
+            seen[rid] = (run["last_step"], lines)
+        elif at is None:  # from its first step if it may be new to a watch, else where it stands
+            new = _at_or_after(run["created_at"], since or BEGINNING)
+            marks[rid] = HistoryMark(-1, 0, lines) if new else HistoryMark(None, None, lines)
+        elif lines > at[1]:
+            marks[rid] = HistoryMark(*at, lines_now=lines)
+        elif lines < at[1]:  # rewound: count from here
+            seen[rid] = (at[0], lines)
+    history = (
+        (yield from read_new_rows(entity, project, marks, sorted(keys), tuning.history_page, tuning.runs_per_request))
+        if marks
         else {}
     )
+    seen |= {rid: (got.last, got.lines) for rid, got in history.items()}
     hw = _newest(state.hw, runs)
-    history = {rid: RowsRead(first, last, keys, rows[rid]) for rid, (first, last) in windows.items()}
     # Runs re-listed exactly as before (within MARGIN of the newest heartbeat, a quiet project lists its
     # last burst at every poll) are news to no watch that saw the previous snapshot
-    fresh = frozenset(r["id"] for r in runs if state.listed.get(r["id"]) != r) if state.started else None
+    listed = {r["id"]: r | {"last_step": None} for r in runs}  # only the first listing has last steps
+    fresh = frozenset(rid for rid, r in listed.items() if state.listed.get(rid) != r) if state.started else None
     snapshot = Snapshot(runs=runs, fresh=fresh, with_config=with_config, history=history, absent=missing)
-    return snapshot, SnapshotState(hw=hw, steps=steps, started=True, listed={r["id"]: r for r in runs})
+    return snapshot, SnapshotState(hw=hw, seen=seen, started=True, listed=listed)
 
 
 def poll(watch: Watch, cursor: Cursor | None, shared: Snapshot | None = None) -> Read[tuple[list[Payload], Cursor]]:
@@ -388,6 +390,7 @@ class RunEntry(TypedDict, total=False):
     heartbeat: str  # when it was last listed: quiet runs are dropped (QUIET_AFTER, RUNS_KEPT)
     state: str | None  # its state at the last poll (``None``: first seen as news, so any state is a change)
     last_step: int  # metric: the last history step read
+    lines: int  # metric: the run's history lines up to it (a listing's count tells what is new)
     engine: dict[str, Any]  # metric: the filter's own state (the window's values), to continue exactly
     done: bool  # metric: fired once and not re-armed, so its history is not read again
     fired_states: list[str]  # state: the states it fired for
@@ -465,6 +468,7 @@ def _poll_runs(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -> 
                 filters=run_filter or None,
                 changed_since=changed_since,
                 with_config=bool(run_filter),
+                with_last_step=first and isinstance(event, OnRunMetric),  # where runs stand at the baseline
             ),
             [],
         )  # config and summary travel only when a run filter needs them
@@ -491,27 +495,41 @@ def _metric_events(
 ) -> Read[tuple[list[Payload], dict[str, RunEntry]]]:
     metric = event.filter.metric
     entries: dict[str, RunEntry] = {}
-    windows: dict[str, tuple[int, int]] = {}
+    marks: dict[str, HistoryMark] = {}
     for run in runs:
-        before = old.get(run["id"])
-        if before is None:
-            before = {"last_step": -1 if _at_or_after(run["created_at"], new_after) else run["last_step"]}
-        entry: RunEntry = {**before, "heartbeat": run["heartbeat_at"], "state": run["state"]}
-        entries[run["id"]] = entry
-        if not entry.get("done") and run["last_step"] > entry["last_step"]:
-            windows[run["id"]] = (entry["last_step"] + 1, run["last_step"])
-    history = _covered(shared, windows, metric.name)
-    unread = {rid: w for rid, w in windows.items() if rid not in history}
+        rid, lines, last = run["id"], run["history_line_count"], run["last_step"]
+        entry: RunEntry = {**old.get(rid, {}), "heartbeat": run["heartbeat_at"], "state": run["state"]}
+        entries[rid] = entry
+        if rid not in old:  # first seen: new (read from its first step), or taken where it stands
+            if _at_or_after(run["created_at"], new_after):
+                entry |= {"last_step": -1, "lines": 0}
+            elif last is not None:
+                entry |= {"last_step": last, "lines": lines}
+            else:
+                marks[rid] = HistoryMark(None, None, lines)
+                continue
+        if entry.get("done"):
+            continue
+        known = entry.get("lines")  # None in a cursor stored before lines were counted
+        if known is None or lines > known or (last is not None and last > entry["last_step"]):
+            marks[rid] = HistoryMark(entry["last_step"], known, lines, last)
+        elif lines < known:  # rewound: count from here
+            entry["lines"] = lines
+    history = _covered(shared, marks, metric.name)
+    unread = {rid: mark for rid, mark in marks.items() if rid not in history}
     if unread:
-        history |= yield from read_history(
+        history |= yield from read_new_rows(
             *project_of(event.scope), unread, [metric.name], watch.tuning.history_page, watch.tuning.runs_per_request
         )
     by_id = {r["id"]: r for r in runs}
     events: list[Payload] = []
-    for rid, rows in history.items():
+    for rid, got in history.items():
         entry = entries[rid]
+        entry |= {"last_step": got.last, "lines": got.lines}
+        if not got.rows:
+            continue
         evaluator = metric.evaluator(entry.get("engine"), rearm=watch.rearm)
-        for firing in evaluator.feed(rows):
+        for firing in evaluator.feed(got.rows):
             subject = f"{rid}/{metric.name}/{firing.step}"
             events.append(
                 _run_payload(watch, by_id[rid], event.event_type, subject)
@@ -523,28 +541,28 @@ def _metric_events(
                     "metric_detail": firing.detail,
                 }
             )
-        entry["last_step"] = windows[rid][1]
         entry["engine"] = evaluator.state()
         if evaluator.fired and not watch.rearm:  # fires once per run: stop reading it
-            entry = {
+            entries[rid] = {
                 "heartbeat": entry["heartbeat"],
                 "state": entry["state"],
                 "last_step": entry["last_step"],
                 "done": True,
             }
-        entries[rid] = entry
     return events, entries
 
 
-def _covered(
-    shared: Snapshot | None, windows: Mapping[str, tuple[int, int]], key: str
-) -> dict[str, list[dict[str, Any]]]:
-    """The windows a shared snapshot holds whole (with ``key``), as rows; the rest are read."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for rid, (first, last) in windows.items():
+def _covered(shared: Snapshot | None, marks: Mapping[str, HistoryMark], key: str) -> dict[str, RowsRead]:
+    """What a shared snapshot read of each run from its mark on (with ``key``); the rest are read."""
+    out: dict[str, RowsRead] = {}
+    for rid, mark in marks.items():
         got = shared.history.get(rid) if shared is not None else None
-        if got is not None and key in got.keys and got.first <= first and got.last >= last:
-            out[rid] = [row for row in got.rows if first <= row["_step"] <= last]
+        if got is None:
+            continue
+        if mark.step is None:  # taken where it stands
+            out[rid] = replace(got, first=got.last + 1, rows=[])
+        elif key in got.keys and got.first <= mark.step + 1 and mark.step <= got.last:
+            out[rid] = replace(got, first=mark.step + 1, rows=[row for row in got.rows if row["_step"] > mark.step])
     return out
 
 

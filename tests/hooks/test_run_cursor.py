@@ -40,7 +40,8 @@ def test_a_run_entry_holds_what_the_next_poll_needs_whatever_the_history(
     events, cursor = hook.run(poll(watch, None))
     assert events == [] and len(cursor["runs"]) == ACTIVE
     entry = cursor["runs"]["run0000"]
-    assert set(entry) == {"heartbeat", "state", "last_step", "engine"} and entry["last_step"] == 59
+    assert set(entry) == {"heartbeat", "state", "last_step", "lines", "engine"}
+    assert (entry["last_step"], entry["lines"]) == (59, 60)
     assert len(entry["engine"]["buf"]) == values_kept  # the window's values, not the 60 rows read
     per_run = len(json.dumps(cursor)) / ACTIVE
     assert per_run < 180 + 25 * values_kept, per_run  # 60 rows or a million
