@@ -449,10 +449,13 @@ class _Reading:
 
     @classmethod
     def of(cls, mark: HistoryMark) -> _Reading:
-        first = -1 if mark.step is None else mark.step + 1
-        unbounded = mark.last is None and (mark.step is None or mark.lines is None)
-        done = mark.last is not None and first > mark.last
-        return cls(mark, at=first, last=mark.last, newest=first - 1, needs_last=unbounded, done=done)
+        first = 0 if mark.step is None else mark.step + 1
+        reading = cls(mark, at=first, last=None, newest=first - 1)
+        if mark.last is not None:
+            reading.bound(mark.last)
+        else:
+            reading.needs_last = mark.step is None or mark.lines is None
+        return reading
 
     def bound(self, last: int) -> None:
         """The run's last step, read: a run taken where it stands is read no further."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_wbauto.automations import OnRunMetric, RunEvent
-from airflow_provider_wbauto.hooks.wandb import WandbHook
+from airflow_provider_wbauto.hooks.wandb import HistoryMark, RowsRead, WandbHook, read_new_rows
 from airflow_provider_wbauto.hooks.watch import SnapshotState, Watch, poll, read_snapshot
 from airflow_provider_wbauto.local import LocalWandb
 from tests.hooks.test_watch import Recorder
@@ -78,3 +78,16 @@ def test_steps_that_skip_past_a_window_are_read_to_the_run_s_last_step(wandb_con
         entry = alone["runs"]["r"]
         assert (entry["last_step"], entry["lines"]) == (logged[-1]["_step"] if logged else -1, len(logged))
     assert fired == metric.firing_steps(logged, rearm=True) == [10, 201]
+
+
+def test_a_run_taken_where_it_stands_reads_no_rows(wandb_conn: LocalWandb, entity: str) -> None:
+    """A run first seen mid-way is a baseline: its last step, as listed or else read, and no rows."""
+    store, recorder = wandb_conn.store, Recorder(WandbHook())
+    for run in ("listed", "unlisted"):
+        store.upsert_run(entity, "p", run)
+        store.log(entity, "p", run, _rows(0, 5, 1))
+    marks = {"listed": HistoryMark(None, None, 5, last=4), "unlisted": HistoryMark(None, None, 5)}
+    got = recorder.run(read_new_rows(entity, "p", marks, ["loss"], 1000, 20))
+    assert got == {run: RowsRead(5, 4, 5, frozenset({"loss"}), []) for run in marks}
+    (call,) = recorder.calls
+    assert call.query.startswith("query WbautoLastSteps") and list(call.variables.values())[2:] == ["unlisted"]
