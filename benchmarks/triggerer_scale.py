@@ -4,6 +4,8 @@ takes to become an asset event (the triggerer's part) and to be acted on (schedu
 
 python -m benchmarks.triggerer_scale [N]   (default 1,000; about 10 minutes; goals: < 10 % of a core,
 < 300 MB, p99 event -> asset event < poll interval + 2 s)
+python -m benchmarks.triggerer_scale N --idle   (Airflow's own share: N watchers that never fire, in N
+DAGs like the automations', on 4 shared streams that never yield; about 5 minutes)
 
 A real Airflow (scheduler, triggerer, dag-processor, api-server) on 127.0.0.1 with a SQLite metadata DB
 (demo/cluster.py). Six in ten automations watch a run metric, two a run state, one an alias, one a
@@ -29,6 +31,7 @@ from benchmarks._measure import ENTITY, KEY, local_server
 from demo.cluster import AirflowCluster, wait_for
 
 INTERVAL, EVENTS, WINDOW = 5, 100, 60.0
+FAMILIES = ["metric"] * 6 + ["state"] * 2 + ["alias", "link"]  # by automation number, modulo 10
 REGISTRY = "wandb-registry-model"
 AUTOMATIONS = """
 import os
@@ -49,6 +52,20 @@ for i in range(N):
     else:
         event = OnLinkArtifact(scope=f"{E}/wandb-registry-model", filter=ArtifactEvent.alias == f"l{i}")
     event.then(DoNothing()).save(name=f"auto-{i}", poll_interval=INTERVAL)
+"""
+IDLE = """
+import os
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Asset, AssetWatcher
+
+from benchmarks._idle_watcher import IdleWatcher
+
+for i in range(int(os.environ["B_N"])):
+    watcher = AssetWatcher(name=f"idle_{i}", trigger=IdleWatcher(name=f"idle-{i}", group=i % 4))
+    watched = Asset(f"idle://{i}", watchers=[watcher])
+    with DAG(f"idle-{i}", schedule=[watched], is_paused_upon_creation=False):
+        EmptyOperator(task_id="act")
 """
 
 
@@ -83,6 +100,20 @@ def _cpu_and_rss(root: int) -> tuple[float, float]:
     return ticks / os.sysconf("SC_CLK_TCK"), rss / 1024
 
 
+def _rss_by_process(root: int) -> str:
+    """Each process of the tree: its command and resident MB."""
+    out = []
+    for pid in _tree(root):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        out.append(f"{command.strip()}: {rss / 1024:.0f} MB")
+    return "; ".join(out)
+
+
 def _share(root: int, seconds: float) -> tuple[float, float]:
     """(share of one core, resident MB at the end) of a process tree over ``seconds``."""
     cpu, wall = _cpu_and_rss(root)[0], time.monotonic()
@@ -115,7 +146,7 @@ def _fire(store: Any, i: int, made: dict[str, Any], k: int) -> None:
         store.link(made["versions"][k], ENTITY, REGISTRY, "prod", aliases=[f"l{i}"])
 
 
-def main(n: int = 1000) -> None:
+def main(n: int = 1000, idle: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp, local_server(tmp) as server:
         dags = Path(tmp) / "dags"
         dags.mkdir()
@@ -136,16 +167,24 @@ def main(n: int = 1000) -> None:
             cluster.start()
             triggerer = cluster.procs["triggerer"].pid
             idle_share, idle_rss = _share(triggerer, 20)  # the baseline: the triggerer before any watcher
-            (dags / "automations.py").write_text(textwrap.dedent(AUTOMATIONS))
+            (dags / "automations.py").write_text(textwrap.dedent(IDLE if idle else AUTOMATIONS))
             started = time.monotonic()
             running = "SELECT COUNT(*) FROM trigger WHERE triggerer_id IS NOT NULL"
             wait_for(lambda: cluster.sql(running)[0][0] >= n, f"{n} watchers running", timeout=1800, every=5)
             print(f"{n} watchers taken by the triggerer {time.monotonic() - started:.0f} s after the DAG file")
+            if idle:
+                _share(triggerer, 20)  # let the last ones start
+                quiet_share, quiet_rss = _share(triggerer, WINDOW)
+                print(f"triggerer, no watchers (baseline):  {idle_share:6.1%} of a core, {idle_rss:6.0f} MB")
+                print(f"triggerer, {n} idle watchers, quiet: {quiet_share:6.1%} of a core, {quiet_rss:6.0f} MB")
+                print(f"  by process: {_rss_by_process(triggerer)}")
+                return
             # a watcher's first poll takes what exists as its baseline: script nothing before every one stored it
             stored = "SELECT COUNT(*) FROM asset_state_store WHERE key LIKE 'cursor:%'"
             wait_for(lambda: cluster.sql(stored)[0][0] >= n, f"{n} first cursors stored", timeout=1800, every=5)
             print(f"{n} watchers polled and stored their cursors {time.monotonic() - started:.0f} s after the DAG file")
             quiet_share, quiet_rss = _share(triggerer, WINDOW)
+            print(f"quiet, by process: {_rss_by_process(triggerer)}")
             step = max(10, n // EVENTS)  # every family in its share: 6 metric, 2 state, 1 alias, 1 link of 10
             chosen = [k * step + k % 10 for k in range(min(EVENTS, n // step))]
             fired_at: dict[str, float] = {}
@@ -173,23 +212,29 @@ def main(n: int = 1000) -> None:
     print(f"triggerer, no automations (baseline): {idle_share:6.1%} of a core, {idle_rss:6.0f} MB")
     print(f"triggerer, {n} automations, quiet:    {quiet_share:6.1%} of a core, {quiet_rss:6.0f} MB")
     print(f"triggerer, {n} automations, events:   {busy_share:6.1%} of a core, {rss:6.0f} MB")
-    for name, values in (("event -> asset event", to_event), ("event -> action done", to_action)):
+    for name, latencies in (("event -> asset event", to_event), ("event -> action done", to_action)):
+        values = list(latencies.values())
         q = statistics.quantiles(values, n=100)
         print(f"{name}: p50 {statistics.median(values):5.1f} s, p99 {q[98]:5.1f} s (poll interval {INTERVAL} s)")
+    slowest = sorted(to_event, key=lambda a: to_event[a], reverse=True)[:5]
+    print(
+        "slowest to the asset event: "
+        + ", ".join(f"{a} ({FAMILIES[int(a.split('-')[1]) % 10]}) {to_event[a]:.1f} s" for a in slowest)
+    )
 
 
 def _automation(uri: str) -> str:
     return uri.rsplit("automation=", 1)[1]
 
 
-def _latencies(fired_at: dict[str, float], seen: dict[str, Any]) -> list[float]:
+def _latencies(fired_at: dict[str, float], seen: dict[str, Any]) -> dict[str, float]:
     """Seconds from each scripted event to what Airflow recorded for it (UTC stamps of the metadata DB)."""
-    out = []
+    out = {}
     for name, at in fired_at.items():
         when = datetime.fromisoformat(str(seen[name]).replace(" ", "T"))
-        out.append((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() - at)
+        out[name] = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() - at
     return out
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:2]))
+    main(*(int(a) for a in sys.argv[1:2] if a != "--idle"), idle="--idle" in sys.argv)
