@@ -82,6 +82,11 @@ def deliver(target: Target, policy: RetryPolicy, body: bytes, headers: Mapping[s
         retry = judge_status(response)
         if retry is not None:
             return retry
+        if 300 <= response.status_code < 400:  # following it would send the body (and signature) elsewhere
+            raise DeliveryRejected(
+                f"{target.name} answered HTTP {response.status_code} (a redirect), so the message was not "
+                "delivered; deliveries are never redirected: point the connection at the final address"
+            )
         if response.status_code >= 400:
             answer = response.text[:500]
             for secret in (*target.secrets.values(), target.url):  # a receiver may echo what it was sent

@@ -32,22 +32,33 @@ def sparkline(values: Sequence[float]) -> str:
     return "".join(SPARK[0 if span == 0 else round((v - low) / span * (len(SPARK) - 1))] for v in values)
 
 
+def escape(text: Any) -> str:
+    """Text from an event (a run name, an alias) as Slack mrkdwn shows it literally: ``&``, ``<`` and
+    ``>`` escaped as Slack asks, so no name can mention ``<!channel>`` or make a link of its own."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _link(url: str, label: str) -> str:
+    """A mrkdwn link; ``|`` in the URL (it ends the address in Slack's syntax) is percent-encoded."""
+    return f"<{escape(url).replace('|', '%7C')}|{escape(label)}>"
+
+
 def _event_lines(event: Mapping[str, Any]) -> list[dict[str, Any]]:
     subject = event.get("run_name") or event.get("artifact_version_string") or event.get("event_type", "")
-    link = f"<{event['url']}|{subject}>" if event.get("url") else str(subject)
-    facts = [f"*{event.get('event_type', 'EVENT')}* {link}"]
+    link = _link(str(event["url"]), str(subject)) if event.get("url") else escape(subject)
+    facts = [f"*{escape(event.get('event_type', 'EVENT'))}* {link}"]
     if event.get("metric_name") is not None:
-        facts.append(f"`{event['metric_name']}` = {event.get('metric_value')} at step {event.get('step')}")
+        value, step = escape(event.get("metric_value")), escape(event.get("step"))
+        facts.append(f"`{escape(event['metric_name'])}` = {value} at step {step}")
     if event.get("run_state") and event.get("event_type") == "RUN_STATE":
-        facts.append(f"state: {event['run_state']}")
+        facts.append(f"state: {escape(event['run_state'])}")
     if event.get("alias"):
-        facts.append(f"alias: `{event['alias']}`")
+        facts.append(f"alias: `{escape(event['alias'])}`")
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(facts)}}]
     window = event.get("window_values") or []
     if window:
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"window {sparkline(window)} {window}"}]}
-        )
+        text = f"window {sparkline(window)} {escape(window)}"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]})
     return blocks
 
 

@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_wbauto.hooks.delivery import DeliveryError, DeliveryRejected
 from airflow_provider_wbauto.hooks.slack import SlackNotificationHook, slack_message, sparkline
@@ -206,3 +208,36 @@ def test_async_sends_match_the_sync_ones(webhook_conn: Receiver, monkeypatch: py
         k: retried.headers[k] for k in ("Authorization", "X-Wandb-Signature", "Idempotency-Key")
     }
     assert json.loads(slack.body)["attachments"][0]["color"] == "#2eb67d"
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_a_delivery_and_is_not_followed(webhook_conn: Receiver, status: int) -> None:
+    webhook_conn.answer(Answer(status, {"Location": webhook_conn.url("/elsewhere")}))
+    with pytest.raises(DeliveryRejected, match=rf"HTTP {status} \(a redirect\).*not delivered"):
+        WebhookHook("hook", retry=FAST).send({"k": "v"}, [METRIC_EVENT], "e1")
+    assert [r.path for r in webhook_conn.received] == ["/hook"]  # the body went nowhere else
+
+
+HOSTILE_NAME = "<!channel> <https://evil.example|your model> & more"
+
+
+def test_slack_shows_event_text_literally() -> None:
+    """A run named to ping the channel and show a spoofed link is shown as its name, nothing more."""
+    event = METRIC_EVENT | {"run_name": HOSTILE_NAME, "metric_name": "<@U123>", "url": "https://x.example/a|b"}
+    text = json.dumps(slack_message("t", "", "INFO", [event | {"alias": "<!here>"}])["attachments"])
+    assert "<!channel>" not in text and "<https://evil" not in text and "<@U123>" not in text
+    assert "&lt;!channel&gt; &lt;https://evil.example|your model&gt; &amp; more" in text
+    assert "<https://x.example/a%7Cb|&lt;!channel&gt;" in text  # the one link is ours
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.text(), st.text(min_size=1))
+def test_no_event_text_makes_mrkdwn_of_its_own(name: str, metric: str, alias: str) -> None:
+    event = METRIC_EVENT | {"run_name": name or "r", "metric_name": metric, "alias": alias, "run_state": name}
+    for block in slack_message("t", "", "INFO", [event])["attachments"][0]["blocks"]:
+        for element in [block.get("text") or {}, *block.get("elements", [])]:
+            if element.get("type") != "mrkdwn":
+                continue
+            ours = f"<{METRIC_EVENT['url']}|"  # the one link made, to the run
+            rest = element["text"].replace(ours, "", 1)
+            assert "<" not in rest and rest.count(">") == (ours in element["text"]), element["text"]
