@@ -4,16 +4,22 @@ Operators: ``$and $or $nor $not $eq $ne $gt $gte $lt $lte $in $nin $exists $rege
 Fields are dotted paths into the record; ``{"field": scalar}`` means ``$eq``; a list-valued field
 matches an operator when any element does (Mongo's rule), and ``$contains`` is W&B's substring or
 element test. Comparisons never cross types: ``1 > "a"`` is simply false, as in Mongo.
+
+A filter comes from a DAG file or a DAG run's conf, so nothing in it may hang a process: ``$regex``
+is RE2 (linear in the text matched, as in W&B's own server, which is Go), and filters nest at most
+``MAX_DEPTH`` deep.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+import re2
+
 _MISSING = object()
+MAX_DEPTH = 32  # $and / $or / $nor / $not levels: far past any real filter, far short of the stack
 LOGICAL = ("$and", "$or", "$nor", "$not")
 FIELD_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex", "$contains")
 
@@ -29,18 +35,22 @@ def matches(expr: Mapping[str, Any] | None, record: Mapping[str, Any]) -> bool:
     return all(_clause(key, value, record) for key, value in expr.items())
 
 
-def validate(expr: Any, where: str = "filter") -> None:
+def validate(expr: Any, where: str = "filter", depth: int = 0) -> None:
     """Raise ``FilterSyntaxError`` naming the first problem, so bad filters fail at DAG-parse time."""
     if not isinstance(expr, Mapping):
-        raise FilterSyntaxError(f"{where} must be an object, got {expr!r}")
+        raise FilterSyntaxError(f"{where} must be an object, got {_short(expr)}")
+    if depth > MAX_DEPTH:
+        raise FilterSyntaxError(f"{where}: filters nest at most {MAX_DEPTH} levels deep")
     for key, value in expr.items():
+        if not isinstance(key, str):
+            raise FilterSyntaxError(f"{where}: keys are field names or operators, got {_short(key)}")
         if key in ("$and", "$or", "$nor"):
             if not isinstance(value, list):
                 raise FilterSyntaxError(f"{where}.{key} must be a list of filters")
             for i, sub in enumerate(value):
-                validate(sub, f"{where}.{key}[{i}]")
+                validate(sub, f"{where}.{key}[{i}]", depth + 1)
         elif key == "$not":
-            validate(value, f"{where}.$not")
+            validate(value, f"{where}.$not", depth + 1)
         elif key.startswith("$"):
             raise FilterSyntaxError(f"{where}: unknown operator {key!r}; allowed: {', '.join(LOGICAL + FIELD_OPS)}")
         elif isinstance(value, Mapping) and any(k.startswith("$") for k in value):
@@ -56,10 +66,7 @@ def _check_op(op: str, arg: Any, where: str) -> None:
     if op in ("$regex", "$contains") and not isinstance(arg, str):
         raise FilterSyntaxError(f"{where}.{op} must be a string")
     if op == "$regex":
-        try:
-            _compiled(arg)
-        except re.error as exc:
-            raise FilterSyntaxError(f"{where}.$regex {arg!r} is not a valid regular expression: {exc}") from None
+        regex(arg, f"{where}.$regex")
     if op == "$exists" and not isinstance(arg, bool):
         raise FilterSyntaxError(f"{where}.$exists must be true or false")
 
@@ -116,7 +123,7 @@ def _scalar_op(op: str, arg: Any, actual: Any) -> bool:
     if op == "$in":
         return any(_scalar_op("$eq", item, actual) for item in arg)
     if op == "$regex":
-        return isinstance(actual, str) and _compiled(arg).search(actual) is not None
+        return isinstance(actual, str) and regex(arg).search(actual) is not None
     if op == "$contains":
         return isinstance(actual, str) and isinstance(arg, str) and arg in actual
     if not _same_kind(actual, arg) or actual is None:
@@ -146,6 +153,27 @@ def _same_kind(a: Any, b: Any) -> bool:
     return kind(a) == kind(b)
 
 
+_RE2 = re2.Options()
+_RE2.log_errors = False  # the error is raised, with the field it came from; nothing on stderr
+
+
 @lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _compiled(pattern: str) -> Any:
+    return re2.compile(pattern, options=_RE2)
+
+
+def regex(pattern: str, where: str = "$regex") -> Any:
+    """``pattern`` compiled by RE2 (matches in linear time); a ``FilterSyntaxError`` naming ``where``
+    when RE2 cannot take it (backreferences and lookaround are not RE2, nor W&B's server)."""
+    try:
+        return _compiled(pattern)
+    except re2.error as exc:
+        why = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise FilterSyntaxError(
+            f"{where} {_short(pattern)} is not a regular expression W&B runs (RE2 syntax): {why}"
+        ) from None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..evaluation.mongo import MAX_DEPTH, FilterSyntaxError, regex
+
 
 class FilterError(ValueError):
     """The ``filters`` argument is not a filter this server understands."""
@@ -95,7 +97,9 @@ def compile_filter(raw: str | dict[str, Any] | None, resolve: Resolver) -> tuple
     return _expr(raw, resolve, params), params
 
 
-def _expr(node: dict[str, Any], resolve: Resolver, params: list[Any]) -> str:
+def _expr(node: dict[str, Any], resolve: Resolver, params: list[Any], depth: int = 0) -> str:
+    if depth > MAX_DEPTH:
+        raise FilterError(f"filters nest at most {MAX_DEPTH} levels deep")
     if not node:
         return "1"
     parts: list[str] = []
@@ -103,7 +107,7 @@ def _expr(node: dict[str, Any], resolve: Resolver, params: list[Any]) -> str:
         if key in ("$and", "$or", "$nor"):
             if not isinstance(value, list):
                 raise FilterError(f"{key} takes a list")
-            subs = [_expr(_obj(v, key), resolve, params) for v in value]
+            subs = [_expr(_obj(v, key), resolve, params, depth + 1) for v in value]
             if key == "$and":
                 parts.append("(" + " AND ".join(subs) + ")" if subs else "1")
             elif key == "$or":
@@ -111,7 +115,7 @@ def _expr(node: dict[str, Any], resolve: Resolver, params: list[Any]) -> str:
             else:
                 parts.append("NOT (" + " OR ".join(subs) + ")" if subs else "1")
         elif key == "$not":
-            parts.append(f"NOT ({_expr(_obj(value, key), resolve, params)})")
+            parts.append(f"NOT ({_expr(_obj(value, key), resolve, params, depth + 1)})")
         elif key.startswith("$"):
             raise FilterError(f"unknown operator {key}")
         else:
@@ -194,4 +198,9 @@ def _array_field(column: Column, op: str, arg: Any, params: list[Any]) -> str:
 def _str(arg: Any, op: str) -> str:
     if not isinstance(arg, str):
         raise FilterError(f"{op} takes a string, got {arg!r}")
+    if op == "$regex":
+        try:
+            regex(arg)  # RE2: linear-time matching, and an error here rather than inside SQLite
+        except FilterSyntaxError as exc:
+            raise FilterError(str(exc)) from None
     return arg

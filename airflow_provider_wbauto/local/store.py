@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from ..evaluation.mongo import regex
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS project (
     id INTEGER PRIMARY KEY AUTOINCREMENT, entity TEXT NOT NULL, name TEXT NOT NULL,
@@ -113,7 +115,7 @@ def iso(value: datetime | str | None) -> str:
 
 
 def _regexp(pattern: str, value: Any) -> bool:
-    return value is not None and re.search(pattern, str(value)) is not None
+    return value is not None and regex(pattern).search(str(value)) is not None
 
 
 def _wrap_config(config: dict[str, Any]) -> dict[str, Any]:
