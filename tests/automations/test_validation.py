@@ -112,7 +112,7 @@ BAD: list[tuple[str, Callable[[], Any], str]] = [
     (
         "bad regex",
         lambda: OnLinkArtifact(scope="e/wandb-registry-model", filter=ArtifactEvent.alias.matches_regex("(")),
-        "not a valid regular expression",
+        "not a regular expression W&B runs (RE2 syntax)",
     ),
     (
         "$in not a list",
