@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Hashable, Iterable
 from dataclasses import dataclass, field
 
@@ -25,6 +26,13 @@ log = logging.getLogger(__name__)
 
 
 Need = tuple[str | None, bool]  # the metric whose rows a watch reads, and whether its run filter needs config
+
+
+def pause(interval: float, started: float) -> float:
+    """Seconds to wait before the next read of a loop that began its last one at ``started``
+    (``time.monotonic()``): reads begin every ``interval``, however long one takes, and at least a
+    tenth of it apart."""
+    return max(interval - (time.monotonic() - started), interval / 10)
 
 
 def needs(event: Event) -> Need:
@@ -62,6 +70,7 @@ class _Reader:
         hook, state = WandbHook(self.conn_id), SnapshotState()
         stream, scope = stream_of(self.event), self.event.scope
         while True:
+            started = time.monotonic()
             keys, with_config = wants(self.needs.values())
             try:
                 snapshot, state = await hook.arun(
@@ -74,7 +83,7 @@ class _Reader:
             async with self.changed:
                 self.latest = read
                 self.changed.notify_all()
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(pause(self.interval, started))
 
 
 _READERS: dict[Hashable, _Reader] = {}

@@ -58,7 +58,7 @@ from ..hooks.watch import (
     spec_digest,
     stream_of,
 )
-from .shared_reads import Need, needs, wants
+from .shared_reads import Need, needs, pause, wants
 from .wandb import serialized
 
 log = logging.getLogger(__name__)
@@ -262,6 +262,7 @@ class WandbStreamProducer(SharedStreamProducer):
         shared.deposits.clear()  # those of an earlier producer will never be advanced
         state, seq = SnapshotState(), 0
         while True:
+            started = time.monotonic()
             keys, with_config = shared.wants()
             try:
                 snapshot, state = await hook.arun(
@@ -274,7 +275,7 @@ class WandbStreamProducer(SharedStreamProducer):
             else:
                 seq += 1
                 yield Broadcast(self.id, seq, snapshot), (self.id, seq)
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(pause(self.interval, started))
 
     async def advance(self, batch: Sequence[AdvanceItem]) -> None:
         """Store each automation's newest cursor among the snapshots whose events were all persisted."""

@@ -4,19 +4,21 @@ ten filters cost the server what one does, and each proposes exactly its own eve
 from __future__ import annotations
 
 import asyncio
+import itertools
+import statistics
 import threading
 import time
 from typing import Any
 
 import pytest
 
-from airflow_provider_wbauto.automations import OnRunMetric, RunEvent
+from airflow_provider_wbauto.automations import OnRunMetric, OnRunState, RunEvent
 from airflow_provider_wbauto.automations.events import event_to_json
 from airflow_provider_wbauto.hooks.wandb import WandbHook
 from airflow_provider_wbauto.hooks.watch import Watch, poll
 from airflow_provider_wbauto.local import LocalWandb, Store
 from airflow_provider_wbauto.triggers import WandbEventTrigger
-from airflow_provider_wbauto.triggers.shared_reads import _READERS
+from airflow_provider_wbauto.triggers.shared_reads import _READERS, shared_reads
 
 RUNS = 5
 
@@ -82,3 +84,26 @@ def test_ten_deferred_sensors_on_one_project_read_it_once_per_interval(
     # request, and at most one more quiet read if the row landed while a listing was under way
     assert requests <= 6, requests
     assert not _READERS  # the last trigger to leave stopped the reader
+
+
+def test_reads_begin_every_interval_however_long_one_takes(wandb_conn: LocalWandb, entity: str) -> None:
+    """A slow backend does not stretch the interval: an event waits at most one interval (plus the read)
+    for the read that sees it, not an interval plus every read before."""
+    wandb_conn.store.upsert_run(entity, "p", "r")
+    event = OnRunState(scope=f"{entity}/p", filter=RunEvent.state == "FAILED")
+
+    async def arrivals() -> list[float]:
+        async with shared_reads(WandbHook.default_conn_name, event, 1.0) as subscription:
+            out: list[float] = []
+            while len(out) < 5:
+                assert await subscription.next(timeout=30) is not None
+                out.append(time.monotonic())
+            return out
+
+    wandb_conn.inject(mode="latency", seconds=0.6, count=None, path="/graphql")
+    try:
+        times = asyncio.run(arrivals())
+    finally:
+        wandb_conn.clear_faults()
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert statistics.median(gaps) < 1.3, gaps  # 1.6 s apart if the interval began after each read
