@@ -292,7 +292,8 @@ def read_snapshot(
         members, missing = yield from _or_nothing(_read_members(scope, stream), [])
         return Snapshot(members=members, absent=missing), state
     since = _changed_since(state.hw)
-    read = read_runs(entity, project, changed_since=since, with_config=with_config, with_last_step=not state.started)
+    where = not state.started and bool(keys)  # where each run stands: only a baseline for rows needs it
+    read = read_runs(entity, project, changed_since=since, with_config=with_config, with_last_step=where)
     runs, missing = yield from _or_nothing(read, [])
     seen = dict(state.seen) if keys else {}  # a run re-listed within MARGIN is not read again
     marks: dict[str, HistoryMark] = {}
