@@ -298,6 +298,16 @@ def _project(data: dict[str, Any], entity: str, project: str) -> dict[str, Any]:
     return result
 
 
+def _next_cursor(page: dict[str, Any], followed: set[str], what: str) -> str:
+    """The cursor of the page after ``page``. An answer that says there is more but gives no cursor, or
+    one already followed, is a WandbError: looping on it would end only when the server stops answering."""
+    cursor = page["pageInfo"].get("endCursor")
+    if not isinstance(cursor, str) or not cursor or cursor in followed:
+        raise WandbError(f"W&B paged {what} with a next-page cursor of {cursor!r} again or none; not following it")
+    followed.add(cursor)
+    return cursor
+
+
 def read_runs(
     entity: str,
     project: str,
@@ -319,7 +329,7 @@ def read_runs(
     fields = RUN_FIELDS + (" config summaryMetrics" if with_config else "")
     fields += f" {LAST_STEP_FIELD}" if with_last_step else ""
     out: list[RunInfo] = []
-    cursor = None
+    cursor, followed = None, set[str]()
     while True:
         variables = {
             "entity": entity,
@@ -334,7 +344,7 @@ def read_runs(
         out.extend(_run_info(edge["node"]) for edge in runs["edges"])
         if not runs["pageInfo"]["hasNextPage"]:
             return out
-        cursor = runs["pageInfo"]["endCursor"]
+        cursor = _next_cursor(runs, followed, f"the runs of {entity}/{project}")
 
 
 def _json_field(value: Any) -> dict[str, Any]:
@@ -589,7 +599,7 @@ def read_projects(entity: str, *, organization: bool = False, per_page: int = PA
             raise WandbNotFoundError(f"W&B organization {entity} does not exist or is not visible to this API key")
         entity = org_entity["name"]
     names: list[str] = []
-    cursor = None
+    cursor, followed = None, set[str]()
     while True:
         data = yield GraphQLCall(PROJECTS_QUERY, {"entity": entity, "cursor": cursor, "perPage": per_page})
         page = data.get("models")
@@ -598,7 +608,7 @@ def read_projects(entity: str, *, organization: bool = False, per_page: int = PA
         names += [edge["node"]["name"] for edge in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             return entity, sorted(set(names))
-        cursor = page["pageInfo"]["endCursor"]
+        cursor = _next_cursor(page, followed, f"the projects of {entity}")
 
 
 def read_memberships(
@@ -631,7 +641,7 @@ def _each_collection(
     """What ``rest`` reads of every collection of a project, given the first page of ``nested`` that
     ``query`` reads inside the page of collections: one request when nothing is longer than a page."""
     out: list[T] = []
-    after = None
+    after, followed = None, set[str]()
     while True:
         data = yield GraphQLCall(query, {**variables, **extra, "collectionCursor": after})
         page = _project(data, variables["entity"], variables["project"])["artifactCollections"]
@@ -639,7 +649,7 @@ def _each_collection(
             out += yield from rest(variables, edge["node"]["name"], edge["node"][nested])
         if not page["pageInfo"]["hasNextPage"]:
             return out
-        after = page["pageInfo"]["endCursor"]
+        after = _next_cursor(page, followed, f"the collections of {variables['entity']}/{variables['project']}")
 
 
 VERSION_FIELDS = """id state createdAt metadata versionIndex artifactType { name } tags { name }
@@ -716,7 +726,7 @@ def _newest_first(
     """Pages of a listing ordered newest first until one reaches past ``down_to`` (``None``: one page);
     and whether older ones were left unread. The first page is short: a quiet poll needs only a few."""
     out: list[MembershipInfo] = []
-    cursor = None
+    cursor, followed = None, set[str]()
     while True:
         size = variables["perPage"] if cursor else min(FIRST_PAGE, variables["perPage"])
         page, found = page_of((yield GraphQLCall(query, {**variables, "cursor": cursor, "perPage": size})))
@@ -724,7 +734,7 @@ def _newest_first(
         more = bool(page["pageInfo"]["hasNextPage"])
         if not more or down_to is None or any(parse_time(m[stamp]) < parse_time(down_to) for m in found):
             return out, more
-        cursor = page["pageInfo"]["endCursor"]
+        cursor = _next_cursor(page, followed, "the newest versions or links")
 
 
 def _version(edge: dict[str, Any], collection: str, typename: str, collection_tags: list[str]) -> MembershipInfo:
@@ -858,7 +868,7 @@ def _collection_pages(
     """Every node of one of ``collection``'s connections, made by ``make``: those on ``page`` (when the
     caller read it nested in a page of collections), then page by page with ``query``."""
     out: list[T] = []
-    cursor = None
+    cursor, followed = None, set[str]()
     while True:
         if page is None:
             data = yield GraphQLCall(query, {**variables, "collection": collection, cursor_name: cursor})
@@ -870,7 +880,7 @@ def _collection_pages(
         out += [make(edge["node"]) for edge in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             return out
-        cursor, page = page["pageInfo"]["endCursor"], None
+        cursor, page = _next_cursor(page, followed, f"the {connection} of {collection}"), None
 
 
 def _membership(node: dict[str, Any]) -> MembershipInfo:

@@ -1,0 +1,71 @@
+"""An answer that says there is another page but repeats its cursor (or gives none) is an error, not a
+loop until the server stops answering. No server here answers so; the reads are generators of GraphQL
+calls, so they are driven with hand-written answers, no transport involved."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_wbauto.hooks.transport import GraphQLCall, Read, WandbError
+from airflow_provider_wbauto.hooks.wandb import read_memberships, read_newest_links, read_projects, read_runs
+
+
+def _page(cursor: str | None, more: bool = True) -> dict[str, Any]:
+    return {"edges": [], "pageInfo": {"endCursor": cursor, "hasNextPage": more}}
+
+
+def _answer(read: Read[Any], answers: Callable[[int, GraphQLCall], dict[str, Any]], calls: int = 10) -> Any:
+    """The read's result against ``answers(i, call)`` for its i-th call; it must end within ``calls``."""
+    call = next(read)
+    for i in range(calls):
+        try:
+            call = read.send(answers(i, call))
+        except StopIteration as done:
+            return done.value
+    raise AssertionError(f"still reading after {calls} calls")
+
+
+READS: dict[str, tuple[Callable[[], Read[Any]], Callable[[dict[str, Any]], dict[str, Any]], str]] = {
+    "runs": (lambda: read_runs("e", "p"), lambda page: {"project": {"runs": page}}, "the runs of e/p"),
+    "projects": (lambda: read_projects("e"), lambda page: {"models": page}, "the projects of e"),
+    "collections": (
+        lambda: read_memberships("e", "p"),
+        lambda page: {"project": {"artifactCollections": page}},
+        "the collections of e/p",
+    ),
+    "members": (
+        lambda: read_memberships("e", "p", "model"),
+        lambda page: {"project": {"artifactCollection": {"artifactMemberships": page}}},
+        "the artifactMemberships of model",
+    ),
+    "newest links": (  # an empty page is never past down_to, so paging goes on
+        lambda: read_newest_links("e", "wandb-registry-model", None, down_to="2026-01-01T00:00:00Z"),
+        lambda page: {"entity": {"organization": {"orgEntity": {"artifactMemberships": page}}}},
+        "the newest versions or links",
+    ),
+}
+
+
+@pytest.mark.parametrize("what", sorted(READS))
+@pytest.mark.parametrize("cursors", [["c1", "c1"], ["c1", "c2", "c1"], [None], [""]], ids=str)
+def test_a_cursor_repeated_or_missing_is_an_error_naming_the_listing(what: str, cursors: list[str | None]) -> None:
+    read, wrap, name = READS[what]
+    with pytest.raises(WandbError, match=f"W&B paged {name} with a next-page cursor of .* again or none"):
+        _answer(read(), lambda i, _: wrap(_page(cursors[min(i, len(cursors) - 1)])))
+
+
+@pytest.mark.parametrize("what", sorted(READS))
+def test_distinct_cursors_are_followed_to_the_last_page(what: str) -> None:
+    read, wrap, _ = READS[what]
+    asked: list[Any] = []
+
+    def answers(i: int, call: GraphQLCall) -> dict[str, Any]:
+        variables = call.variables
+        asked.append(variables["collectionCursor"] if "collectionCursor" in variables else variables["cursor"])
+        return wrap(_page(f"c{i + 1}", more=i < 2))
+
+    _answer(read(), answers)
+    assert asked == [None, "c1", "c2"]
