@@ -53,14 +53,19 @@ def validate(expr: Any, where: str = "filter", depth: int = 0) -> None:
             validate(value, f"{where}.$not", depth + 1)
         elif key.startswith("$"):
             raise FilterSyntaxError(f"{where}: unknown operator {key!r}; allowed: {', '.join(LOGICAL + FIELD_OPS)}")
-        elif isinstance(value, Mapping) and any(k.startswith("$") for k in value):
+        elif is_operators(value):
             for op, arg in value.items():
                 _check_op(op, arg, f"{where}.{key}")
 
 
+def is_operators(value: Any) -> bool:
+    """Is ``value`` an object of operators (``{"$gt": 1}``) rather than a literal to compare with?"""
+    return isinstance(value, Mapping) and any(isinstance(k, str) and k.startswith("$") for k in value)
+
+
 def _check_op(op: str, arg: Any, where: str) -> None:
     if op not in FIELD_OPS:
-        raise FilterSyntaxError(f"{where}: unknown operator {op!r}; allowed: {', '.join(FIELD_OPS)}")
+        raise FilterSyntaxError(f"{where}: unknown operator {_short(op)}; allowed: {', '.join(FIELD_OPS)}")
     if op in ("$in", "$nin") and not isinstance(arg, list):
         raise FilterSyntaxError(f"{where}.{op} must be a list")
     if op in ("$regex", "$contains") and not isinstance(arg, str):
@@ -83,7 +88,7 @@ def _clause(key: str, value: Any, record: Mapping[str, Any]) -> bool:
     if key.startswith("$"):
         raise FilterSyntaxError(f"unknown operator {key!r}")
     actual = lookup(record, key)
-    if isinstance(value, Mapping) and any(k.startswith("$") for k in value):
+    if is_operators(value):
         return all(_op(op, arg, actual) for op, arg in value.items())
     return _op("$eq", value, actual)
 

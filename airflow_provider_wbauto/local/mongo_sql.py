@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..evaluation.mongo import MAX_DEPTH, FilterSyntaxError, regex
+from ..evaluation.mongo import MAX_DEPTH, FilterSyntaxError, is_operators, regex
 
 
 class FilterError(ValueError):
@@ -122,7 +122,7 @@ def _expr(node: dict[str, Any], resolve: Resolver, params: list[Any], depth: int
             column = resolve(key)
             if column is None:
                 raise FilterError(f"unknown field {key!r}")
-            ops = value if isinstance(value, dict) and any(k.startswith("$") for k in value) else {"$eq": value}
+            ops = value if is_operators(value) else {"$eq": value}
             parts.extend(_field(column, op, arg, params) for op, arg in ops.items())
     return "(" + " AND ".join(parts) + ")"
 

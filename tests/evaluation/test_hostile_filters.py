@@ -78,6 +78,7 @@ def test_nesting_is_bounded(op: str) -> None:
         ({"display_name": {"$regex": 5}}, r"\$regex must be a string"),
         ({"state": {"$exists": "yes"}}, r"\$exists must be true or false"),
         ({1: "x"}, "keys are field names or operators"),
+        ({"state": {1: 2, "$eq": "x"}}, r"filter\.state: unknown operator 1"),  # was AttributeError
         ({"$not": "x"}, r"filter\.\$not must be an object"),
         ({"display_name": {"$regex": "(" * 10_000}}, "RE2"),
     ],
@@ -95,8 +96,10 @@ _json = st.recursive(
 )
 _ops = st.sampled_from(["$and", "$or", "$nor", "$not", "$eq", "$gt", "$in", "$regex", "$exists", "$contains", "x"])
 _filters = st.recursive(
-    st.dictionaries(st.one_of(_ops, st.text(max_size=6)), _json, max_size=3),
-    lambda inner: st.dictionaries(_ops, st.one_of(inner, st.lists(inner, max_size=3), _json), max_size=3),
+    st.dictionaries(st.one_of(_ops, st.text(max_size=6), st.integers()), _json, max_size=3),
+    lambda inner: st.dictionaries(
+        st.one_of(_ops, st.integers()), st.one_of(inner, st.lists(inner, max_size=3), _json), max_size=3
+    ),
     max_leaves=20,
 )
 _records = st.dictionaries(st.sampled_from(["state", "x", "display_name", "tags"]), _json, max_size=4)
