@@ -86,18 +86,23 @@ def _tree(root: int) -> list[int]:
     return out
 
 
+def _rss_mb(pid: int) -> float:
+    """A process's resident MB (OSError when it is gone)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0) / 1024
+
+
 def _cpu_and_rss(root: int) -> tuple[float, float]:
     """CPU seconds so far and resident MB of a process tree."""
-    ticks, rss = 0, 0
+    ticks, rss = 0, 0.0
     for pid in _tree(root):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             ticks += int(fields[11]) + int(fields[12])
-            status = Path(f"/proc/{pid}/status").read_text()
+            rss += _rss_mb(pid)
         except OSError:
             continue
-        rss += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-    return ticks / os.sysconf("SC_CLK_TCK"), rss / 1024
+    return ticks / os.sysconf("SC_CLK_TCK"), rss
 
 
 def _rss_by_process(root: int) -> str:
@@ -106,11 +111,9 @@ def _rss_by_process(root: int) -> str:
     for pid in _tree(root):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:60]
-            status = Path(f"/proc/{pid}/status").read_text()
+            out.append(f"{command.strip()}: {_rss_mb(pid):.0f} MB")
         except OSError:
             continue
-        rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-        out.append(f"{command.strip()}: {rss / 1024:.0f} MB")
     return "; ".join(out)
 
 
