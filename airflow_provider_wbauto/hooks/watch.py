@@ -297,18 +297,15 @@ def read_snapshot(
     runs, missing = yield from _or_nothing(read, [])
     seen = dict(state.seen) if keys else {}  # a run re-listed within MARGIN is not read again
     marks: dict[str, HistoryMark] = {}
-    for run in runs if keys else ():
-        rid, lines, at = run["id"], run["history_line_count"], seen.get(run["id"])
-        if not state.started:
-            assert run["last_step"] is not None, "the first listing has each run's last step"
-            seen[rid] = (run["last_step"], lines)
-        elif at is None:  # from its first step if it may be new to a watch, else where it stands
-            new = _at_or_after(run["created_at"], since or BEGINNING)
-            marks[rid] = HistoryMark(-1, 0, lines) if new else HistoryMark(None, None, lines)
-        elif lines > at[1]:
-            marks[rid] = HistoryMark(*at, lines_now=lines)
-        elif lines < at[1]:  # rewound: count from here
-            seen[rid] = (at[0], lines)
+    for run in runs if keys else ():  # unseen: from its first step if it may be new to a watch
+        rid = run["id"]
+        at = seen.get(rid) or _first_seen(run, (since or BEGINNING) if state.started else None)
+        if at is None:
+            marks[rid] = HistoryMark(None, None, run["history_line_count"])
+        elif (mark := _moved(*at, run)) is not None:
+            marks[rid] = mark
+        else:  # a rewound run counts its lines from here
+            seen[rid] = (at[0], min(at[1], run["history_line_count"]))
     history = (
         (yield from read_new_rows(entity, project, marks, sorted(keys), tuning.history_page, tuning.runs_per_request))
         if marks
@@ -498,24 +495,21 @@ def _metric_events(
     entries: dict[str, RunEntry] = {}
     marks: dict[str, HistoryMark] = {}
     for run in runs:
-        rid, lines, last = run["id"], run["history_line_count"], run["last_step"]
+        rid = run["id"]
         entry: RunEntry = {**old.get(rid, {}), "heartbeat": run["heartbeat_at"], "state": run["state"]}
         entries[rid] = entry
-        if rid not in old:  # first seen: new (read from its first step), or taken where it stands
-            if _at_or_after(run["created_at"], new_after):
-                entry |= {"last_step": -1, "lines": 0}
-            elif last is not None:
-                entry |= {"last_step": last, "lines": lines}
-            else:
-                marks[rid] = HistoryMark(None, None, lines)
+        if rid not in old:
+            at = _first_seen(run, new_after)
+            if at is None:
+                marks[rid] = HistoryMark(None, None, run["history_line_count"])
                 continue
+            entry |= {"last_step": at[0], "lines": at[1]}
         if entry.get("done"):
             continue
-        known = entry.get("lines")  # None in a cursor stored before lines were counted
-        if known is None or lines > known or (last is not None and last > entry["last_step"]):
-            marks[rid] = HistoryMark(entry["last_step"], known, lines, last)
-        elif lines < known:  # rewound: count from here
-            entry["lines"] = lines
+        if (mark := _moved(entry["last_step"], entry.get("lines"), run)) is not None:
+            marks[rid] = mark
+        else:  # a rewound run counts its lines from here
+            entry["lines"] = min(entry["lines"], run["history_line_count"])
     history = _covered(shared, marks, metric.name)
     unread = {rid: mark for rid, mark in marks.items() if rid not in history}
     if unread:
@@ -551,6 +545,23 @@ def _metric_events(
                 "done": True,
             }
     return events, entries
+
+
+def _first_seen(run: RunInfo, new_after: str | None) -> tuple[int, int] | None:
+    """(last step, lines) a run first seen starts from: before its first step when it is new (created
+    at or after ``new_after``), else where it stands as listed; ``None`` when listed without its last step."""
+    if _at_or_after(run["created_at"], new_after):
+        return -1, 0
+    return None if run["last_step"] is None else (run["last_step"], run["history_line_count"])
+
+
+def _moved(step: int, lines: int | None, run: RunInfo) -> HistoryMark | None:
+    """Where to read ``run``'s new rows from, if its listing says it logged after ``step`` (``lines``
+    lines up to it; ``None``: not counted, as in cursors stored before lines were)."""
+    now, last = run["history_line_count"], run["last_step"]
+    if lines is None or now > lines or (last is not None and last > step):
+        return HistoryMark(step, lines, now, last)
+    return None
 
 
 def _covered(shared: Snapshot | None, marks: Mapping[str, HistoryMark], key: str) -> dict[str, RowsRead]:
