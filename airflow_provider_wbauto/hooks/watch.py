@@ -48,7 +48,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, cast
 
 from ..automations.events import (
     TERMINAL_STATES,
@@ -66,6 +66,7 @@ from ..automations.events import (
 )
 from ..automations.scopes import Scope
 from ..evaluation.mongo import matches
+from .cursors import Cursor, NewestCursor, RunCursor, RunEntry, Tagged
 from .times import parse_time, wire_time
 from .transport import Endpoint, Read, T, WandbNotFoundError
 from .wandb import (
@@ -92,7 +93,6 @@ BEGINNING = "beginning"
 EPOCH = "1970-01-01T00:00:00Z"
 DEFAULT_TUNING = Tuning()
 
-Cursor = dict[str, Any]
 Payload = dict[str, Any]
 
 
@@ -382,41 +382,11 @@ def _run_record(run: RunInfo) -> dict[str, Any]:
     }
 
 
-class RunEntry(TypedDict, total=False):
-    """What a run-family watch keeps of one run it tracks."""
-
-    heartbeat: str  # when it was last listed: quiet runs are dropped (QUIET_AFTER, RUNS_KEPT)
-    state: str | None  # its state at the last poll (``None``: first seen as news, so any state is a change)
-    last_step: int  # metric: the last history step read
-    lines: int  # metric: the run's history lines up to it (a listing's count tells what is new)
-    engine: dict[str, Any]  # metric: the filter's own state (the window's values), to continue exactly
-    done: bool  # metric: fired once and not re-armed, so its history is not read again
-    fired_states: list[str]  # state: the states it fired for
-
-
-class RunCursor(TypedDict, total=False):
-    newest_heartbeat: str | None  # runs are listed from MARGIN before it
-    runs: dict[str, RunEntry]
-    absent: str
-
-
 # Runs still running whose heartbeat stopped this long before the newest one (W&B marks them crashed
 # long before) are dropped, and past RUNS_KEPT the least recently heard of: one that resumes is
 # picked up again from the step it is at.
 QUIET_AFTER = timedelta(days=1)
 RUNS_KEPT = 5000
-_SHORT_RUN_KEYS = {"s": "last_step", "e": "engine", "d": "done", "st": "state", "f": "fired_states"}
-
-
-def _run_cursor(cursor: Cursor | None) -> RunCursor | None:
-    """A stored run cursor; one written before the keys had their names is read under them."""
-    if cursor is None or "hw" not in cursor:
-        return cast(RunCursor | None, cursor)
-    runs = {rid: {_SHORT_RUN_KEYS.get(k, k): v for k, v in e.items()} for rid, e in cursor["runs"].items()}
-    out = {"newest_heartbeat": cursor["hw"], "runs": runs} | (
-        {"absent": cursor["absent"]} if "absent" in cursor else {}
-    )
-    return cast(RunCursor, out)
 
 
 def _kept(
@@ -448,7 +418,7 @@ def _poll_runs(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -> 
     event = watch.event
     assert isinstance(event, OnRunMetric | OnRunState)
     scope, run_filter = event.scope, event.filter.run
-    cursor = _run_cursor(stored)
+    cursor = cast(RunCursor | None, stored)
     first = cursor is None
     old: dict[str, RunEntry] = dict(cursor["runs"]) if cursor else {}
     hw = cursor.get("newest_heartbeat") if cursor else None
@@ -682,7 +652,6 @@ def _unlinked(watch: Watch, cursor: Cursor | None, found: list[tuple[str, str, S
     return events
 
 
-Tagged = list[Any]  # [generation, collection, version index, artifact id, type, tag]; no version: a collection's
 UNTAGGED_KEPT = 500  # removed (version or collection, tag) pairs whose generation is remembered
 
 
@@ -830,21 +799,6 @@ _NEWEST = {
 }
 
 
-class NewestCursor(TypedDict, total=False):
-    newest: str | None  # the newest version or link seen: the listing goes back to VERSION_MARGIN before it
-    near_newest: list[str]  # short hashes of those within that margin, which the listing shows again
-    uncommitted: dict[str, list[Any]]  # short hash -> [artifact id, version index]: re-read until committed
-    absent: str
-
-
-def _newest_cursor(cursor: Cursor | None) -> NewestCursor | None:
-    """A stored cursor of this family; those of earlier versions are read under today's names."""
-    if cursor is not None and ("near" in cursor or "newest_created" in cursor):
-        renamed = {"hw": "newest", "newest_created": "newest", "near": "near_newest", "pending": "uncommitted"}
-        cursor = {renamed.get(k, k): v for k, v in cursor.items()}
-    return cast(NewestCursor | None, cursor)
-
-
 def _covers(shared: Snapshot | None, down_to: str | None) -> bool:
     """Does a shared listing hold everything made at or after ``down_to`` (``None``: the newest)?"""
     if shared is None or shared.newest is None:
@@ -862,9 +816,7 @@ def _poll_newest(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -
     event = watch.event
     assert isinstance(event, OnCreateArtifact | OnLinkArtifact)
     kind = _NEWEST[stream_of(event)]
-    cursor = _newest_cursor(stored)
-    if cursor is not None and "near_newest" not in cursor:  # a cursor of the full reads before these: a
-        watch, cursor = replace(watch, since=None), None  # baseline, never a refire
+    cursor = cast(NewestCursor | None, stored)
     first = cursor is None
     hw = cursor.get("newest") if cursor else None
     if first:
@@ -933,8 +885,6 @@ def _poll_aliases(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) 
     else:
         refs, missing = yield from _or_nothing(read_aliases(entity, project, event.scope.collection), [])
     present = {_short(f"alias/{r['id']}"): r for r in refs}
-    if cursor is not None and "aliases" not in cursor:  # a cursor of the full reads before these: a baseline
-        watch, cursor = replace(watch, since=None), None
     before = set(cursor["aliases"]) if cursor else None
     fresh = [r for key, r in sorted(present.items()) if (key not in before if before is not None else watch.since)]
     members = (

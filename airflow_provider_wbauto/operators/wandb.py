@@ -37,6 +37,7 @@ from ..hooks.actions import (
     delivery_target,
     notification_fields,
 )
+from ..hooks.cursors import stored_ids
 from ..hooks.slack import SlackNotificationHook, slack_message
 from ..hooks.transport import RetryPolicy
 from ..hooks.webhook import WebhookHook
@@ -127,8 +128,8 @@ class EventActionOperator(BaseOperator):
     def _processed(self, context: Context) -> list[str]:
         if self.dedupe_asset is None:
             return []
-        stored: Any = context["asset_state_store"][self.dedupe_asset].get(PROCESSED_KEY, default=[])
-        return [str(i) for i in stored]
+        stored = context["asset_state_store"][self.dedupe_asset].get(PROCESSED_KEY, default=[])
+        return stored_ids(stored, asset=self.dedupe_asset.name, key=PROCESSED_KEY)
 
     def _remember(self, context: Context, processed: list[str], unit: list[Event]) -> None:
         """Add the unit's ids to the processed ids (the newest ``PROCESSED_KEPT``); one writer: the DAG

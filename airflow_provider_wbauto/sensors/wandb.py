@@ -46,6 +46,7 @@ from ..automations.events import (
     event_to_json,
 )
 from ..hooks import state_store
+from ..hooks.cursors import stored_record
 from ..hooks.transport import WandbError, WandbUnavailableError
 from ..hooks.wandb import WandbHook
 from ..hooks.watch import Watch, newly_absent, normalise_since, poll, spec_digest, wire_time
@@ -177,7 +178,12 @@ class WandbEventSensor(BaseSensorOperator):
     def _load(self, context: Context) -> tuple[Record, list[dict[str, Any]] | None]:
         """The stored record and this DAG run's claim, if it already claimed events."""
         _, key = self._names(context)
-        record: Record = state_store.load(self._store(context), key) or {"version": 0, "cursor": None, "claims": []}
+        stored = state_store.load(self._store(context), key)
+        record = stored_record(self.event(), stored, asset=self.cursor_asset.name, key=key) or {
+            "version": 0,
+            "cursor": None,
+            "claims": [],
+        }
         claim = next((events for run_id, events in record["claims"] if run_id == context["run_id"]), None)
         return record, claim
 

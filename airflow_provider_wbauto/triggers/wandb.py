@@ -11,8 +11,9 @@ from typing import Any
 from airflow.sdk.execution_time.context import AssetStateStoreAccessor
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from ..automations.events import event_from_json
+from ..automations.events import Event, event_from_json
 from ..hooks import state_store
+from ..hooks.cursors import stored_record
 from ..hooks.transport import WandbUnavailableError
 from ..hooks.wandb import WandbHook
 from ..hooks.watch import Watch, newly_absent, parse_time, poll
@@ -86,9 +87,9 @@ class WandbEventTrigger(BaseTrigger):
         hook = WandbHook(self.wandb_conn_id)
         cursor, version = self.cursor, self.version
         try:
-            if self.stored is not None:
-                cursor, version = await asyncio.to_thread(_stored_cursor, self.stored)
             event = event_from_json(self.event)
+            if self.stored is not None:
+                cursor, version = await asyncio.to_thread(_stored_cursor, event, self.stored)
             watch = Watch(event, self.automation, since=self.since, rearm=self.rearm)
             watch = watch.polled_by(hook, await hook.aendpoint())
             deadline = parse_time(self.end_at) if self.end_at else None
@@ -126,8 +127,10 @@ class WandbEventTrigger(BaseTrigger):
         yield TriggerEvent({"status": "success", "events": events, "cursor": cursor, "version": version})
 
 
-def _stored_cursor(stored: dict[str, str]) -> tuple[dict[str, Any] | None, int]:
+def _stored_cursor(event: Event, stored: dict[str, str]) -> tuple[dict[str, Any] | None, int]:
     """The cursor and version of a sensor's record, read with the store's sync calls (in a thread): they
     work both in the triggerer and in ``dag.test()``'s inline trigger, where the async ones do not."""
-    record = state_store.load(AssetStateStoreAccessor(name=stored["asset"]), stored["key"]) or {}
+    asset, key = stored["asset"], stored["key"]
+    value = state_store.load(AssetStateStoreAccessor(name=asset), key)
+    record = stored_record(event, value, asset=asset, key=key) or {}
     return record.get("cursor"), int(record.get("version", 0))

@@ -47,6 +47,7 @@ from airflow.triggers.shared_stream import AdvanceItem, SharedStreamProducer
 from ..automations.events import Event, event_from_json
 from ..hooks import state_store
 from ..hooks.actions import PROCESSED_KEY
+from ..hooks.cursors import stored_cursor, stored_ids
 from ..hooks.wandb import WandbHook
 from ..hooks.watch import (
     Snapshot,
@@ -192,6 +193,10 @@ class WandbAutomationTrigger(BaseEventTrigger):
             return self.asset_state_store[Asset(self.watch_asset)]
         return AssetStateStoreAccessor(name=self.watch_asset)
 
+    async def _processed(self, store: Any) -> list[str]:
+        value = await store.aget(PROCESSED_KEY, default=[])
+        return stored_ids(value, asset=self.watch_asset, key=PROCESSED_KEY)
+
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         event = event_from_json(self.event)
         hook = WandbHook(self.wandb_conn_id)
@@ -199,9 +204,10 @@ class WandbAutomationTrigger(BaseEventTrigger):
         watch = watch.polled_by(hook, await hook.aendpoint())
         store, digest = self._store(), spec_digest(self.event, self.since, self.rearm)
         key, waiting_key = "cursor:" + digest, "waiting:" + digest
-        cursor: dict[str, Any] | None = await state_store.aload(store, key)
+        cursor = stored_cursor(event, await state_store.aload(store, key), asset=self.watch_asset, key=key)
         grace = self.nudge_after if self.nudge_after is not None else max(30.0, 3 * self.poll_interval)
-        waiting = Waiting(grace, await store.aget(waiting_key, default=[]), time.monotonic())
+        ids = stored_ids(await store.aget(waiting_key, default=[]), asset=self.watch_asset, key=waiting_key)
+        waiting = Waiting(grace, ids, time.monotonic())
         stream = _STREAMS.setdefault(self.shared_stream_key(), _Stream())
         me = id(self)
         stream.needs[me] = needs(event)
@@ -214,11 +220,7 @@ class WandbAutomationTrigger(BaseEventTrigger):
                 try:
                     events, new = await hook.arun(poll(watch, cursor, snapshot))
                     now = time.monotonic()
-                    nudge = (
-                        waiting.take_due(await store.aget(PROCESSED_KEY, default=[]), now)
-                        if waiting.any_due(now)
-                        else []
-                    )
+                    nudge = waiting.take_due(await self._processed(store), now) if waiting.any_due(now) else []
                 except Exception as exc:  # the stored cursor stays; the next snapshot retries from it
                     self.log.warning("Automation %s: poll failed, retrying at the next one: %s", self.automation, exc)
                     previous = None

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_wbauto.automations import OnRunMetric, OnRunState, RunEvent
+from airflow_provider_wbauto.hooks.cursors import check
 from airflow_provider_wbauto.hooks.wandb import WandbHook
 from airflow_provider_wbauto.hooks.watch import RUNS_KEPT, SnapshotState, Watch, poll, read_snapshot
 from airflow_provider_wbauto.local import LocalWandb
@@ -98,7 +99,8 @@ def test_a_cursor_under_the_short_keys_goes_on_where_it_stood(wandb_conn: LocalW
     metric = RunEvent.metric("loss").mean(2).gt(1)
     old = {"hw": heartbeat, "runs": {"r": {"s": 1, "st": "running", "e": {"buf": [0.5, 0.6], "count": 2}}}}
     store.log(entity, "p", "r", [{"loss": 1.5}])  # mean(0.6, 1.5) > 1: it fires at step 2, not before
-    events, cursor = hook.run(poll(Watch(OnRunMetric(scope=f"{entity}/p", filter=metric), "a"), old))
+    event = OnRunMetric(scope=f"{entity}/p", filter=metric)
+    events, cursor = hook.run(poll(Watch(event, "a"), check(event, old)))
     assert [e["step"] for e in events] == [2] and cursor["runs"]["r"]["done"] is True
     assert "hw" not in cursor and cursor["newest_heartbeat"]
 

@@ -186,28 +186,6 @@ def _timeless(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in e.items() if k != "occurred_at"} for e in events]
 
 
-def test_a_cursor_of_the_full_reads_is_taken_as_a_baseline_not_refired(wandb_conn: LocalWandb, entity: str) -> None:
-    """Watches stored before the incremental reads carry ``{"present": [...]}``: upgrading fires nothing old."""
-    store, hook = wandb_conn.store, WandbHook()
-    store.link(store.create_version(entity, "p", "model", aliases=["production"]), entity, REGISTRY, "prod")
-    cursors = {}
-    watched = (
-        OnCreateArtifact(scope=f"{entity}/p/model"),
-        OnAddArtifactAlias(scope=f"{entity}/p/model"),
-        OnLinkArtifact(scope=f"{entity}/{REGISTRY}"),
-    )
-    for event in watched:
-        events, cursors[type(event)] = hook.run(poll(Watch(event, "a", since="beginning"), {"present": ["0a1b"]}))
-        assert events == []
-    store.link(store.create_version(entity, "p", "model", aliases=["staging"]), entity, REGISTRY, "prod")
-    created = Watch(OnCreateArtifact(scope=f"{entity}/p/model"), "a", since="beginning")
-    assert [e["artifact_version_index"] for e in hook.run(poll(created, cursors[OnCreateArtifact]))[0]] == [1]
-    added = Watch(OnAddArtifactAlias(scope=f"{entity}/p/model"), "a", since="beginning")
-    assert sorted(e["alias"] for e in hook.run(poll(added, cursors[OnAddArtifactAlias]))[0]) == ["latest", "staging"]
-    linked = Watch(OnLinkArtifact(scope=f"{entity}/{REGISTRY}"), "a", since="beginning")
-    assert [e["artifact_version_index"] for e in hook.run(poll(linked, cursors[OnLinkArtifact]))[0]] == [1]
-
-
 def test_a_version_uncommitted_when_the_watch_begins_fires_when_it_commits(wandb_conn: LocalWandb, entity: str) -> None:
     store, hook = wandb_conn.store, WandbHook()
     store.create_version(entity, "p", "model")

@@ -104,7 +104,7 @@ def test_trigger_restarted_mid_watch_proposes_the_same_events(wandb_conn: LocalW
     store = wandb_conn.store
     store.create_version(entity, "p", "model")
     event = event_to_json(OnCreateArtifact(scope=f"{entity}/p/model"))
-    trigger = WandbEventTrigger(event=event, automation="a", cursor={"present": []}, version=0, poll_interval=0.05)
+    trigger = WandbEventTrigger(event=event, automation="a", cursor=None, version=0, poll_interval=0.05)
     trigger.cursor = asyncio.run(_first_cursor(trigger))
 
     async def interrupted_then_restarted() -> tuple[list[Any], list[Any]]:
