@@ -171,6 +171,20 @@ class DeliveryHook(BaseHook, ABC):
         return await drive_async(steps, target.url, shared_async_client(), target.timeout)
 
 
+def credential(value: str | None, *, conn_id: str | None, field: str) -> str:
+    """A token from a connection, stripped (as the API key is) and checked to be one visible-ASCII
+    word: a newline or a space inside it would make an invalid header, and the error raising it would
+    carry the token. The message names the connection and the field, never the value."""
+    token = (value or "").strip()
+    inside = next((i for i, c in enumerate(token) if not "!" <= c <= "~"), None)
+    if inside is not None:
+        raise ValueError(
+            f"connection {conn_id!r}: the {field} has a space, a control or a non-ASCII character inside it "
+            f"(character {inside + 1} of {len(token)}); fix the connection (the value is not shown)"
+        )
+    return token
+
+
 def masked(*values: Any) -> None:
     """Register secrets with Airflow's masker so no log line or rendered view shows them."""
     for value in values:

@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from .delivery import DeliveryHook, Target, masked
+from .delivery import DeliveryHook, Target, credential, masked
 from .transport import base_url
 
 SLACK_BASE = "https://hooks.slack.com/services"
@@ -100,7 +100,8 @@ class SlackNotificationHook(DeliveryHook):
         if conn is None:
             url = self.webhook_url or ""
         else:
-            token = (conn.password or "").strip()
+            masked(conn.password)  # as stored, before anything can fail
+            token = credential(conn.password, conn_id=self.conn_id, field="webhook token or URL (password)")
             base = base_url(conn.host, SLACK_BASE)
             url = token if token.startswith("http") else f"{base}/{token.lstrip('/')}" if token else base
         if not url.startswith("http"):

@@ -17,11 +17,16 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jinja2
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from .delivery import DeliveryHook, Target, masked
+from .delivery import DeliveryHook, Target, credential, masked
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
+# Data is kept from spelling a variable by a private-use character after each ``$`` (and before a
+# leading ``{``, which could follow a ``$`` of the author's); one that was in the data is doubled.
+BREAK = "\ue000"
+_RESOLVED = re.compile(VARIABLE.pattern + "|" + BREAK + "(" + BREAK + "?)")  # a variable, or a break to undo
 EVENT_VARIABLES = (
     *("project_name", "entity_name", "event_type", "event_author", "alias", "tag", "artifact_collection_name"),
     *("artifact_version", "artifact_version_string", "artifact_version_index", "artifact_metadata"),
@@ -62,7 +67,27 @@ def resolve(value: Any, variables: Mapping[str, Any]) -> Any:
     whole = VARIABLE.fullmatch(value)
     if whole:
         return variables[whole.group(1)]
-    return VARIABLE.sub(lambda m: _text(variables[m.group(1)]), value)
+    return _RESOLVED.sub(lambda m: _text(variables[m.group(1)]) if m.group(1) else m.group(2), value)
+
+
+def escape(value: Any) -> Any:
+    """``value`` with its strings unable to spell a ``${...}`` (``BREAK``), which ``resolve`` gives back
+    as they were: what Jinja fills into a payload (a run's name, an XCom) is data, and a run named
+    ``${ACCESS_TOKEN}`` must not become the token. Only the template's own text is resolved."""
+    if isinstance(value, str):
+        text = value.replace(BREAK, BREAK + BREAK).replace("$", "$" + BREAK)
+        return BREAK + text if text.startswith("{") else text
+    if isinstance(value, dict):
+        return {k: escape(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(escape(v) for v in value)
+    return value
+
+
+def data_escaping(env: jinja2.Environment) -> jinja2.Environment:
+    """``env`` whose every ``{{ expression }}`` output is escaped (``escape``) after its own finalize."""
+    inner = env.finalize or (lambda v: v)
+    return env.overlay(finalize=lambda value: escape(inner(value)))
 
 
 def _text(value: Any) -> str:
@@ -103,10 +128,11 @@ class WebhookHook(DeliveryHook):
             url = (conn.host or "").strip()
             if conn.schema and "://" not in url:
                 url = f"{conn.schema}://{url}"
-            if conn.password:
-                secrets["ACCESS_TOKEN"] = conn.password
-            if extra.get("signing_secret"):
-                secrets["SIGNING_SECRET"] = str(extra["signing_secret"])
+            masked(conn.password, extra.get("signing_secret"))  # as stored, before anything can fail
+            if token := credential(conn.password, conn_id=self.conn_id, field="access token (password)"):
+                secrets["ACCESS_TOKEN"] = token
+            if signing := str(extra.get("signing_secret") or "").strip():
+                secrets["SIGNING_SECRET"] = signing
             named = extra.get("secrets") or {}
             if isinstance(named, str):
                 named = json.loads(named)

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
+import jinja2
 from airflow.sdk import BaseNotifier, Context
 
 from ..automations.actions import SlackIntegration, WebhookIntegration
 from ..hooks.actions import collect_events, delivery_key, delivery_target, notification_fields
 from ..hooks.slack import SlackNotificationHook, slack_message
-from ..hooks.webhook import WebhookHook
+from ..hooks.webhook import WebhookHook, data_escaping
 
 
 def _task_event(context: Context) -> dict[str, Any]:
@@ -97,6 +98,11 @@ class SendWebhookNotifier(BaseNotifier):
     @cached_property
     def hook(self) -> WebhookHook:
         return WebhookHook(self.webhook_conn_id, url=self.url)
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """What Jinja fills in is data: a ``${...}`` in it stays text (``data_escaping``)."""
+        env = jinja_env or self.get_template_env(dag=context.get("dag"))
+        super().render_template_fields(context, data_escaping(env))
 
     def _events(self, context: Context) -> list[dict[str, Any]]:
         return (collect_events(context, self.events) if self.events is not None else []) or [_task_event(context)]

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, ClassVar, cast
 
+import jinja2
 from airflow.sdk import NEVER_EXPIRE, Asset, BaseOperator, Context  # type: ignore[attr-defined]
 from airflow.sdk.exceptions import AirflowSkipException
 
@@ -40,7 +41,7 @@ from ..hooks.actions import (
 from ..hooks.cursors import stored_ids
 from ..hooks.slack import SlackNotificationHook, slack_message
 from ..hooks.transport import RetryPolicy
-from ..hooks.webhook import WebhookHook
+from ..hooks.webhook import WebhookHook, data_escaping
 
 DELIVERED_KEY = "wbauto_delivered"
 PROCESSED_KEPT = 2000
@@ -224,6 +225,10 @@ class SendWebhookOperator(EventActionOperator):
     @staticmethod
     def arguments_of(action: SendWebhook) -> dict[str, Any]:
         return {"integration": action.integration, "payload": action.payload}
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """What Jinja fills in is data: a ``${...}`` in it stays text (``data_escaping``)."""
+        super().render_template_fields(context, data_escaping(jinja_env or self.get_template_env()))
 
     @cached_property
     def hook(self) -> WebhookHook:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from airflow_provider_wbauto.hooks.delivery import DeliveryError, DeliveryRejected
 from airflow_provider_wbauto.hooks.slack import SlackNotificationHook, slack_message, sparkline
 from airflow_provider_wbauto.hooks.transport import RetryPolicy
-from airflow_provider_wbauto.hooks.webhook import UnknownVariableError, WebhookHook
+from airflow_provider_wbauto.hooks.webhook import UnknownVariableError, WebhookHook, escape, resolve
 from airflow_provider_wbauto.local.receiver import Answer, Receiver
 
 TOKEN, SIGNING, TEAM = "tok-" + "t" * 20, "sig-" + "s" * 20, "team-" + "k" * 20
@@ -241,3 +241,29 @@ def test_no_event_text_makes_mrkdwn_of_its_own(name: str, metric: str, alias: st
             ours = f"<{METRIC_EVENT['url']}|"  # the one link made, to the run
             rest = element["text"].replace(ours, "", 1)
             assert "<" not in rest and rest.count(">") == (ours in element["text"]), element["text"]
+
+
+PIECES = st.sampled_from(["${", "}", "$", "{", "ACCESS_TOKEN", "{ACCESS_TOKEN}", "run_name", "step", "a.b", "\ue000"])
+TEMPLATE_TEXT = st.lists(st.one_of(PIECES, st.text(max_size=3)), max_size=12).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(TEMPLATE_TEXT, TEMPLATE_TEXT, TEMPLATE_TEXT)
+def test_the_renderer_gives_data_back_literally_and_raises_only_for_unknown_names(
+    author: str, data: str, after: str
+) -> None:
+    """``${...}`` is resolved only in the author's text: what Jinja filled in (escaped) comes back as it
+    was, whatever it holds; the only error is ``UnknownVariableError``, naming a variable."""
+    variables = {"ACCESS_TOKEN": TOKEN, "run_name": data, "step": 3}
+    assert resolve(escape(data), variables) == data  # data is never resolved, whatever it spells
+    assert resolve(escape({"k": [data, 1]}), variables) == {"k": [data, 1]}
+    try:
+        out = resolve(author + escape(data) + after, variables)
+    except UnknownVariableError as err:
+        assert "not defined for this event" in str(err) and TOKEN not in str(err)
+    else:
+        assert isinstance(out, str | int)
+        if TOKEN in str(out):
+            assert "${ACCESS_TOKEN}" in author + after  # only where the author wrote it
+    for edge in ("$", "cost: $"):  # a ``$`` of the author's right before the data cannot take it over
+        assert resolve(edge + escape("{ACCESS_TOKEN}"), variables) == edge + "{ACCESS_TOKEN}"

@@ -239,3 +239,87 @@ def test_an_event_delivered_to_the_dag_again_is_acted_on_once(connections: Recei
     assert [ti_state(r, "hook") for r in (first, again, mixed)] == ["success", "skipped", "success"]
     assert [json.loads(r.body)["id"] for r in connections.received] == ["id0", "id1", "id2"]
     assert xcom(mixed, "hook") == ["id2"]
+
+
+HOSTILE = [
+    {**EVENTS[0], "run_name": "${ACCESS_TOKEN}", "event_id": "h0", "tag": "{ACCESS_TOKEN}"},
+    {**EVENTS[1], "run_name": "x ${SIGNING_SECRET} $${event_id} ${run_id}", "event_id": "h1"},
+]
+
+
+def test_a_secret_named_in_event_data_is_never_substituted(connections: Receiver) -> None:
+    """A run named ``${ACCESS_TOKEN}``, filled in by Jinja from the sensor's XCom, reaches the receiver
+    as that text; only the ``${...}`` the author wrote in the template's own text are resolved."""
+    dag = write_dag(
+        DAG_HEAD.replace("EVENTS_LITERAL", repr(HOSTILE))
+        + """
+    events = sensed()
+    SendWebhookOperator(task_id="hook", events=events, delivery_retry=FAST, payload={
+        "name": "{{ ti.xcom_pull(task_ids='sensed')[0].run_name }}",
+        "all": "{{ ti.xcom_pull(task_ids='sensed') | map(attribute='run_name') | join(' / ') }}",
+        "edge": "${{ ti.xcom_pull(task_ids='sensed')[0].tag }}",
+        "author": "${ACCESS_TOKEN}", "run": "${run_name}"})
+"""
+    )
+    run = dag.test()
+    assert ti_state(run, "hook") == "success"
+    bodies = [json.loads(r.body) for r in connections.received]
+    names = [e["run_name"] for e in HOSTILE]
+    edge = "${ACCESS_TOKEN}"  # the author's "$" and the data's "{ACCESS_TOKEN}": text, not the token
+    assert bodies == [
+        {"name": names[0], "all": " / ".join(names), "edge": edge, "author": TOKEN, "run": names[i]} for i in range(2)
+    ]
+    assert TOKEN not in json.dumps([b["name"] for b in bodies]) and SIGNING not in json.dumps(bodies)
+
+
+def test_a_notifier_payload_filled_by_jinja_is_data_too(connections: Receiver) -> None:
+    dag = write_dag(
+        DAG_HEAD.replace("EVENTS_LITERAL", repr(HOSTILE))
+        + """
+    from airflow_provider_wbauto.notifications import send_wandb_webhook
+
+    @task(on_failure_callback=send_wandb_webhook(
+        payload={"task": "{{ ti.task_id }}", "failure": "{{ dag_run.conf.get('why', '${ACCESS_TOKEN}') }}",
+                 "token": "${ACCESS_TOKEN}"}))
+    def train():
+        raise RuntimeError("diverged")
+
+    train()
+"""
+    )
+    run = dag.test(run_conf={"why": "${ACCESS_TOKEN} ${SIGNING_SECRET}"})
+    assert ti_state(run, "train") == "failed"
+    (hook,) = connections.received
+    assert json.loads(hook.body) == {"task": "train", "failure": "${ACCESS_TOKEN} ${SIGNING_SECRET}", "token": TOKEN}
+
+
+@pytest.mark.parametrize("kind", ["webhook", "slack"])
+def test_a_token_is_stripped_and_one_with_a_break_inside_is_refused_without_showing_it(
+    connections: Receiver, monkeypatch: pytest.MonkeyPatch, kind: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    if kind == "webhook":
+        conn = {"conn_type": "wandb_webhook", "host": connections.url("/hook"), "password": f" {TOKEN}\n"}
+        monkeypatch.setenv("AIRFLOW_CONN_WANDB_WEBHOOK_DEFAULT", json.dumps(conn))
+        action = 'SendWebhookOperator(task_id="act", events=sensed(), payload={"t": "${ACCESS_TOKEN}"})'
+    else:
+        conn = {"conn_type": "slackwebhook", "host": connections.url("/services"), "password": f"{SLACK_PATH}\r\n"}
+        monkeypatch.setenv("AIRFLOW_CONN_SLACK_DEFAULT", json.dumps(conn))
+        action = 'SendNotificationOperator(task_id="act", events=sensed(), batch=True, title="t")'
+    run = dag_with(f"\n    {action}\n").test()
+    assert ti_state(run, "act") == "success"
+    if kind == "webhook":
+        assert {r.headers["Authorization"] for r in connections.received} == {f"Bearer {TOKEN}"}
+        assert {json.loads(r.body)["t"] for r in connections.received} == {TOKEN}
+    else:
+        assert [r.path for r in connections.received] == [f"/services/{SLACK_PATH}"]
+
+    connections.received.clear()
+    secret = TOKEN if kind == "webhook" else SLACK_PATH
+    conn["password"] = secret[:10] + "\n" + secret[10:]  # a header or a URL cannot carry it
+    monkeypatch.setenv(f"AIRFLOW_CONN_{'WANDB_WEBHOOK' if kind == 'webhook' else 'SLACK'}_DEFAULT", json.dumps(conn))
+    capfd.readouterr()
+    run = dag_with(f"\n    {action}\n").test()
+    assert ti_state(run, "act") == "failed" and connections.received == []
+    out = "".join(capfd.readouterr())
+    assert "has a space, a control or a non-ASCII character inside it (character 11 of" in out
+    assert secret[:10] not in out and secret[10:] not in out
