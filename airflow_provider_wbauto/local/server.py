@@ -11,22 +11,29 @@ Faults are rules kept by the server process (it is a test double): each matches 
 
 They are set with ``POST /_local/faults`` (JSON body, or a list of them) or ``--fault`` at start,
 cleared with ``DELETE /_local/faults``; ``GET /_local/stats`` counts requests and response bytes per path.
+Both need the API key, and faults apply only to requests that carry it, so a stranger's request
+neither reads nor resets them.
+
+Bad requests get a 4xx naming what is wrong: a body past ``Limits.body_bytes`` (413), one that is not
+a JSON object with a string ``query`` (400), a query past the cost limits (400, ``local/limits.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
+import dataclasses
 import functools
 import json
 import secrets
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import pydantic
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, execute_sync, parse, validate
+from pydantic import ConfigDict, Field
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -34,30 +41,42 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import resolvers
+from .limits import LimitError, Limits
+from .limits import check as within_limits
 from .store import Store, StoreError
 
 FaultMode = Literal["status", "rate_limit", "latency", "drop", "malformed"]
-FAULT_MODES: tuple[str, ...] = ("status", "rate_limit", "latency", "drop", "malformed")
 
 
-@dataclass
+Seconds = Annotated[float, Field(ge=0, le=600)]
+
+
+@pydantic.dataclasses.dataclass(config=ConfigDict(extra="forbid", strict=True))
 class Fault:
+    """One fault rule (see the module docstring); a rule of the wrong shape is refused when set."""
+
     mode: FaultMode
-    path: str = "*"
-    count: int | None = 1
-    status: int = 503
-    seconds: float = 0.0
-    retry_after: float | None = 1.0
-    reset: float | None = 1.0
+    path: Annotated[str, Field(pattern=r"^(\*|/.*)$")] = "*"
+    count: Annotated[int, Field(ge=1)] | None = 1
+    status: Annotated[int, Field(ge=100, le=599)] = 503
+    seconds: Seconds = 0.0
+    retry_after: Seconds | None = 1.0
+    reset: Seconds | None = 1.0
 
     @classmethod
-    def parse(cls, raw: dict[str, Any]) -> Fault:
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown fault keys {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
-        if raw.get("mode") not in FAULT_MODES:
-            raise ValueError(f"fault mode {raw.get('mode')!r} is not one of {', '.join(FAULT_MODES)}")
-        return cls(**raw)
+    def parse(cls, raw: Any) -> Fault:
+        """A rule from JSON; a ``ValueError`` naming each field that is wrong and what it allows."""
+        try:
+            return _FAULT.validate_json(json.dumps(raw))
+        except pydantic.ValidationError as exc:
+            wrong = [
+                f"{'.'.join(str(p) for p in e['loc']) or 'the rule'}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+            raise ValueError(f"fault rule refused: {'; '.join(wrong)}") from None
+
+
+_FAULT: pydantic.TypeAdapter[Fault] = pydantic.TypeAdapter(Fault)
 
 
 @dataclass
@@ -69,6 +88,7 @@ class ServerState:
     stats: Counter[str] = field(default_factory=Counter)
     sent: Counter[str] = field(default_factory=Counter)  # response body bytes per path
     query_cache: int = 512  # parsed and validated query texts kept (0: parse and validate each request)
+    limits: Limits = field(default_factory=Limits)
 
     def take_fault(self, path: str) -> Fault | None:
         for fault in self.faults:
@@ -88,7 +108,7 @@ def _authorized(request: Request, keys: frozenset[str]) -> bool:
         return False
     try:
         user, _, key = base64.b64decode(value, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 inside
         return False
     return user == "api" and any(secrets.compare_digest(key, k) for k in keys)
 
@@ -147,63 +167,114 @@ def _checker(schema: GraphQLSchema, size: int) -> Callable[[str], Checked]:
     return functools.lru_cache(maxsize=size)(check) if size else check
 
 
+class BadRequest(ValueError):
+    """A request the server refuses with a 4xx: its status and a message naming what is wrong."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it passes ``limit`` bytes, whatever it claims."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BadRequest(413, f"the request body is {declared} bytes; at most {limit} are served")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise BadRequest(413, f"the request body passes {limit} bytes; at most {limit} are served")
+    return bytes(body)
+
+
+def _graphql_request(raw: bytes) -> tuple[str, dict[str, Any], str | None]:
+    """``(query, variables, operationName)`` from a JSON body; a ``BadRequest`` naming the field."""
+    try:
+        body = json.loads(raw)
+    except ValueError:  # not JSON, or not UTF-8
+        raise BadRequest(400, 'the body is not JSON; expected {"query": ..., "variables": {...}}') from None
+    if not isinstance(body, dict):
+        raise BadRequest(400, f"the body is a JSON {type(body).__name__}; expected an object with a query")
+    query, variables, operation = body.get("query"), body.get("variables"), body.get("operationName")
+    if not isinstance(query, str):
+        raise BadRequest(400, "query must be a string (the GraphQL document)")
+    if variables is not None and not isinstance(variables, dict):
+        raise BadRequest(400, "variables must be a JSON object or null")
+    if operation is not None and not isinstance(operation, str):
+        raise BadRequest(400, "operationName must be a string or null")
+    return query, variables or {}, operation or None
+
+
+def _refused(status: int, message: str) -> Response:
+    return JSONResponse({"errors": [{"message": message}]}, status_code=status)
+
+
 def create_app(state: ServerState) -> Starlette:
     schema = resolvers.build()
     check = _checker(schema, state.query_cache)
 
     def run(query: str, variables: dict[str, Any], operation: str | None, context: dict[str, Any]) -> Any:
+        """``(data, errors, status)``: GraphQL errors come with 200, as from W&B; a query past a limit
+        is a bad request (400)."""
         document, errors = check(query)
         if document is None:
-            return None, errors
+            return None, errors, 200
+        try:
+            within_limits(state.limits, document, variables, operation)
+        except LimitError as exc:
+            return None, [GraphQLError(str(exc))], 400
         result = execute_sync(
             schema, document, variable_values=variables, operation_name=operation, context_value=context
         )
-        return result.data, result.errors
+        return result.data, result.errors, 200
+
+    def unauthorized() -> Response:
+        return JSONResponse(
+            {"errors": [{"message": "Unauthorized: invalid or missing API key"}]},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="wandb"'},
+        )
 
     async def graphql_endpoint(request: Request) -> Response:
         state.stats[request.url.path] += 1
+        if not _authorized(request, state.api_keys):  # before the faults: a stranger's request takes none
+            return unauthorized()
         faulted = await _apply_fault(request, state)
         if faulted is not None:
             return faulted
-        if not _authorized(request, state.api_keys):
-            return JSONResponse(
-                {"errors": [{"message": "Unauthorized: invalid or missing API key"}]},
-                status_code=401,
-                headers={"WWW-Authenticate": 'Basic realm="wandb"'},
-            )
         try:
-            body = await request.json()
-            query = body["query"]
-        except (ValueError, KeyError, TypeError):
-            return JSONResponse({"errors": [{"message": "expected a JSON body with a query"}]}, status_code=400)
+            query, variables, operation = _graphql_request(await _body(request, state.limits.body_bytes))
+        except BadRequest as exc:
+            return _refused(exc.status, str(exc))
         context = {"store": state.store, "default_entity": state.default_entity}
-        if not isinstance(query, str):
-            return JSONResponse({"errors": [{"message": "query must be a string"}]}, status_code=400)
-        data, errors = await run_in_threadpool(
-            run, query, body.get("variables") or {}, body.get("operationName") or None, context
-        )
+        data, errors, status = await run_in_threadpool(run, query, variables, operation, context)
         payload: dict[str, Any] = {"data": data}
         if errors:
             payload["errors"] = [_error(e) for e in errors]
         body_out = _dumps(payload)
         state.sent[request.url.path] += len(body_out)
-        return Response(body_out, media_type="application/json")
+        return Response(body_out, media_type="application/json", status_code=status)
 
     async def faults_endpoint(request: Request) -> Response:
         if not _authorized(request, state.api_keys):
-            return JSONResponse({"error": "unauthorized"}, status_code=401)
+            return unauthorized()
         if request.method == "DELETE":
             state.faults.clear()
             return JSONResponse({"faults": []})
         if request.method == "POST":
-            raw = await request.json()
             try:
-                state.faults.extend(Fault.parse(f) for f in (raw if isinstance(raw, list) else [raw]))
-            except (TypeError, ValueError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse({"faults": [f.__dict__ for f in state.faults]})
+                raw = json.loads(await _body(request, state.limits.body_bytes))
+                state.faults.extend([Fault.parse(f) for f in (raw if isinstance(raw, list) else [raw])])
+            except BadRequest as exc:
+                return _refused(exc.status, str(exc))
+            except ValueError as exc:  # not JSON, or a rule refused (nothing of the request is kept)
+                return _refused(400, str(exc))
+        return JSONResponse({"faults": [dataclasses.asdict(f) for f in state.faults]})
 
     async def stats_endpoint(request: Request) -> Response:
+        if not _authorized(request, state.api_keys):
+            return unauthorized()
         if request.method == "DELETE":
             state.stats.clear()
             state.sent.clear()
@@ -211,9 +282,10 @@ def create_app(state: ServerState) -> Starlette:
 
     async def not_found(request: Request) -> Response:
         state.stats[request.url.path] += 1
-        faulted = await _apply_fault(request, state)
-        if faulted is not None:
-            return faulted
+        if _authorized(request, state.api_keys):  # a stranger's request takes no fault
+            faulted = await _apply_fault(request, state)
+            if faulted is not None:
+                return faulted
         return JSONResponse({"error": "not found"}, status_code=404)
 
     return Starlette(

@@ -69,13 +69,157 @@ def test_malformed_fault_is_not_json(backend: LocalWandb) -> None:
 def test_fault_on_another_path_leaves_graphql_alone(backend: LocalWandb) -> None:
     backend.inject(mode="status", path="/other", count=None)
     assert gql(backend, "{ viewer { id } }").status_code == 200
-    assert httpx.get(backend.url + "/other", timeout=30).status_code == 503
+    assert httpx.get(backend.url + "/other", timeout=30, auth=("api", API_KEY)).status_code == 503
+    assert httpx.get(backend.url + "/other", timeout=30).status_code == 404  # a stranger takes no fault
     assert backend.requests("/graphql") == 1
 
 
-def test_unknown_fault_mode_is_refused(backend: LocalWandb) -> None:
-    response = httpx.post(backend.url + "/_local/faults", json={"mode": "explode"}, auth=("api", API_KEY))
-    assert response.status_code == 400 and "status, rate_limit, latency, drop, malformed" in response.text
+BAD_FAULTS = [
+    ({"mode": "explode"}, "mode: Input should be 'status', 'rate_limit', 'latency', 'drop' or 'malformed'"),
+    ({"mode": "status", "status": "503"}, "status: Input should be a valid integer"),
+    ({"mode": "status", "status": 99}, "status: Input should be greater than or equal to 100"),
+    ({"mode": "status", "count": 0}, "count: Input should be greater than or equal to 1"),
+    ({"mode": "status", "count": "all"}, "count: Input should be a valid integer"),
+    ({"mode": "latency", "seconds": -1}, "seconds: Input should be greater than or equal to 0"),
+    ({"mode": "latency", "seconds": 1e9}, "seconds: Input should be less than or equal to 600"),
+    ({"mode": "rate_limit", "retry_after": "soon"}, "retry_after: Input should be a valid number"),
+    ({"mode": "drop", "path": "graphql"}, "path: String should match pattern"),
+    ({"mode": "drop", "path": 7}, "path: Input should be a valid string"),
+    ({"mode": "drop", "when": "now"}, "when: Unexpected keyword argument"),
+    ({}, "mode: Field required"),
+    ("drop", "the rule: Input should be an object"),
+    ([{"mode": "drop"}, {"mode": "nope"}], "mode: Input should be"),  # one bad rule: none of them is kept
+]
+
+
+@pytest.mark.parametrize(("rule", "said"), BAD_FAULTS, ids=[str(i) for i in range(len(BAD_FAULTS))])
+def test_a_fault_rule_of_the_wrong_shape_is_refused_naming_the_field(backend: LocalWandb, rule: Any, said: str) -> None:
+    response = httpx.post(backend.url + "/_local/faults", json=rule, auth=("api", API_KEY), timeout=30)
+    assert response.status_code == 400 and said in response.json()["errors"][0]["message"]
+    assert backend.admin("GET", "/_local/faults") == {"faults": []}  # nothing kept
+    assert gql(backend, "{ viewer { id } }").status_code == 200  # and nothing fails later
+
+
+def raw_post(backend: LocalWandb, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+    headers = {"Authorization": httpx.BasicAuth("api", API_KEY)._auth_header, **(headers or {})}
+    return httpx.post(backend.url + "/graphql", content=body, headers=headers, timeout=30)
+
+
+BAD_BODIES = [
+    (b"", 400, "the body is not JSON"),
+    (b"{not json", 400, "the body is not JSON"),
+    (b"\xff\xfe{}", 400, "the body is not JSON"),
+    (b"[]", 400, "the body is a JSON list"),
+    (b'"query"', 400, "the body is a JSON str"),
+    (b"null", 400, "the body is a JSON NoneType"),
+    (b"{}", 400, "query must be a string"),
+    (b'{"query": 1}', 400, "query must be a string"),
+    (b'{"query": ["{ viewer { id } }"]}', 400, "query must be a string"),
+    (b'{"query": "{ viewer { id } }", "variables": []}', 400, "variables must be a JSON object or null"),
+    (b'{"query": "{ viewer { id } }", "variables": "x"}', 400, "variables must be a JSON object or null"),
+    (b'{"query": "{ viewer { id } }", "operationName": 3}', 400, "operationName must be a string or null"),
+    (b'{"query": "{ viewer { id } }", "operationName": "Nope"}', 200, "Unknown operation named 'Nope'"),
+    (b'{"query": "query {"}', 200, "Syntax Error"),
+    (b'{"query": "{ viewer { id } }", "variables": {"x": 1}}', 200, None),  # an unused variable is harmless
+]
+
+
+@pytest.mark.parametrize(("body", "status", "said"), BAD_BODIES, ids=[str(i) for i in range(len(BAD_BODIES))])
+def test_a_malformed_body_is_a_4xx_naming_what_is_wrong(
+    backend: LocalWandb, body: bytes, status: int, said: str | None
+) -> None:
+    response = raw_post(backend, body)
+    assert response.status_code == status
+    errors = response.json().get("errors") or []
+    assert (said is None and not errors) or (said is not None and said in errors[0]["message"])
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Basic", "Basic !!!", "Basic " + "é" * 4, "Basic w6k=", "Bearer " + API_KEY, "Basic YXBp", "basic", "x" * 5000],
+)
+def test_a_malformed_authorization_header_is_a_401_and_takes_no_fault(backend: LocalWandb, header: str) -> None:
+    backend.inject(mode="status", status=500, count=1)
+    response = httpx.post(
+        backend.url + "/graphql",
+        content=b'{"query": "{ viewer { id } }"}',
+        headers={"Authorization": header.encode("latin-1")},
+        timeout=30,
+    )
+    assert response.status_code == 401
+    assert len(backend.admin("GET", "/_local/faults")["faults"]) == 1  # still there for a real client
+
+
+def test_stats_and_faults_need_the_key(backend: LocalWandb) -> None:
+    for method, path in [("GET", "/_local/stats"), ("DELETE", "/_local/stats"), ("GET", "/_local/faults"),
+                         ("POST", "/_local/faults"), ("DELETE", "/_local/faults")]:  # fmt: skip
+        assert httpx.request(method, backend.url + path, json={"mode": "drop"}, timeout=30).status_code == 401
+    assert backend.admin("GET", "/_local/faults") == {"faults": []}
+
+
+def test_a_body_past_the_limit_is_refused_before_it_is_read(backend: LocalWandb) -> None:
+    big = b'{"query": "{ viewer { id } }", "pad": "' + b"x" * (2 << 20) + b'"}'
+    assert raw_post(backend, big).status_code == 413
+    chunks = (big[i : i + 65536] for i in range(0, len(big), 65536))  # no Content-Length: counted as read
+    response = httpx.post(backend.url + "/graphql", content=chunks, auth=("api", API_KEY), timeout=30)
+    assert response.status_code == 413 and "at most 1048576" in response.json()["errors"][0]["message"]
+
+
+def _history_query(aliases: int, samples: int) -> str:
+    fields = " ".join(f"h{i}: history(samples: {samples})" for i in range(aliases))
+    return f'{{ project(name: "p", entityName: "e") {{ run(name: "r") {{ {fields} }} }} }}'
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "said"),
+    [
+        (_history_query(101, 1), {}, "the query has 101 aliased fields; at most 100"),
+        (_history_query(100, 5000), {}, "asks for up to 500000 history rows"),
+        (_history_query(1, -1), {}, "history(samples:) must be an integer from 1 to 10000; got -1"),
+        (_history_query(1, 0), {}, "must be an integer from 1 to 10000; got 0"),
+        (_history_query(1, 10_001), {}, "got 10001"),
+        ('query Q($n: Int) { project(name: "p") { run(name: "r") { history(samples: $n) } } }', {"n": -5}, "got -5"),
+        (
+            '{ project(name: "p") { run(name: "r") { sampledHistory(specs: ['
+            + json.dumps('{"samples": -1}')
+            + "]) } } }",
+            {},
+            "sampledHistory spec's samples must be",
+        ),
+        (
+            '{ project(name: "p") { run(name: "r") { sampledHistory(specs: ["nope"]) } } }',
+            {},
+            "holds a spec that is not JSON",
+        ),
+        (
+            '{ project(name: "p") { runs(first: 1000) { edges { node { history(samples: 500) } } } } }',
+            {},
+            "asks for up to 500000 history rows",
+        ),
+        (
+            '{ project(name: "p") { runs { edges { node { history(samples: 5000) } } } } }',
+            {},
+            "asks for up to 250000",
+        ),  # 50 a page
+        (
+            '{ project(name: "p") { ' + 'run(name: "r") { project { ' * 10 + "id" + " } }" * 10 + " } }",
+            {},
+            "nests 22 levels deep; at most 20",
+        ),
+    ],
+)
+def test_a_query_past_the_cost_limits_is_a_400_naming_the_limit(
+    backend: LocalWandb, query: str, variables: dict[str, Any], said: str
+) -> None:
+    response = gql(backend, query, **variables)
+    assert response.status_code == 400, response.text
+    assert said in response.json()["errors"][0]["message"]
+
+
+def test_the_hooks_largest_reads_are_within_the_limits(backend: LocalWandb) -> None:
+    """What the provider sends at its widest (20 runs a request, 1,000 rows a spec) is served."""
+    response = gql(backend, _history_query(20, 10_000).replace("history(samples: 10000)", "history(samples: 9999)"))
+    assert response.status_code == 200, response.text
 
 
 def test_graphql_errors_carry_the_message(backend: LocalWandb) -> None:
