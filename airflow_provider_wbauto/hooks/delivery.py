@@ -1,6 +1,7 @@
 """Delivering an action's message to a receiver (Slack, a webhook): one JSON POST, retried within bounds.
 
-The retry loop is the transport's (``retrying``): 5xx, timeouts and connection errors back off
+The retry loop is the transport's (``retrying``): 5xx, 408, 3xx (a redirect is never followed, since
+it would send the body and its signature elsewhere), timeouts and connection errors back off
 exponentially, 429 waits for ``Retry-After``; another 4xx fails at once with the receiver's answer.
 A per-integration rate limit spaces deliveries (W&B applies one; receivers need one). The hook
 classes here hold every byte of I/O, sync and async, as the Slack provider's hooks do; the
@@ -83,9 +84,9 @@ def deliver(target: Target, policy: RetryPolicy, body: bytes, headers: Mapping[s
         if retry is not None:
             return retry
         if 300 <= response.status_code < 400:  # following it would send the body (and signature) elsewhere
-            raise DeliveryRejected(
-                f"{target.name} answered HTTP {response.status_code} (a redirect), so the message was not "
-                "delivered; deliveries are never redirected: point the connection at the final address"
+            return Retry(
+                f"HTTP {response.status_code} (a redirect, never followed: the message was not delivered; "
+                "if it stays, point the connection at the final address)"
             )
         if response.status_code >= 400:
             answer = response.text[:500]

@@ -212,10 +212,15 @@ def test_async_sends_match_the_sync_ones(webhook_conn: Receiver, monkeypatch: py
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_redirect_is_not_a_delivery_and_is_not_followed(webhook_conn: Receiver, status: int) -> None:
-    webhook_conn.answer(Answer(status, {"Location": webhook_conn.url("/elsewhere")}))
-    with pytest.raises(DeliveryRejected, match=rf"HTTP {status} \(a redirect\).*not delivered"):
+    """A redirect is retried at the same address, like a 5xx; it is never followed (the body and its
+    signature would go elsewhere), and one that stays is a DeliveryError saying so."""
+    moved = Answer(status, {"Location": webhook_conn.url("/elsewhere")})
+    webhook_conn.answer(moved)
+    assert WebhookHook("hook", retry=FAST).send({"k": "v"}, [METRIC_EVENT], "e1") == 200
+    webhook_conn.answer(*[moved] * FAST.max_attempts)
+    with pytest.raises(DeliveryError, match=rf"HTTP {status} \(a redirect, never followed.*not delivered"):
         WebhookHook("hook", retry=FAST).send({"k": "v"}, [METRIC_EVENT], "e1")
-    assert [r.path for r in webhook_conn.received] == ["/hook"]  # the body went nowhere else
+    assert {r.path for r in webhook_conn.received} == {"/hook"}  # the body went nowhere else
 
 
 HOSTILE_NAME = "<!channel> <https://evil.example|your model> & more"
