@@ -1,8 +1,12 @@
 """A real HTTP receiver on 127.0.0.1 standing in for Slack and webhook endpoints (tests and the demo):
-records every request and answers from a script (status, headers, body, delay), then 200."""
+records every request and answers from a script (status, headers, body, delay, a reset connection),
+then 200, or, under ``chaos``, one of its faulty answers for that share of requests at random."""
 
 from __future__ import annotations
 
+import random
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,25 +15,45 @@ from typing import Any
 
 
 @dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float
-
-
-@dataclass
 class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
     delay: float = 0.0
+    reset: bool = False  # drop the connection (a TCP reset) instead of answering
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the receiver took the message (it answered 2xx, however late)."""
+        return not self.reset and 200 <= self.status < 300
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+    answer: Answer = field(default_factory=Answer)
+
+
+@dataclass
+class Chaos:
+    """Faulty answers for a share (``rate``) of the requests that no script answers, chosen at random."""
+
+    rate: float
+    answers: list[Answer]
+    chance: random.Random = field(default_factory=random.Random)
+
+    def pick(self) -> Answer:
+        return self.chance.choice(self.answers) if self.chance.random() < self.rate else Answer()
 
 
 class Receiver:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.script: list[Answer] = []
+        self.chaos: Chaos | None = None
         self._lock = threading.Lock()
         receiver = self
 
@@ -37,10 +61,18 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver._lock:
-                    receiver.received.append(Received(self.path, dict(self.headers), body, time.monotonic()))
-                    answer = receiver.script.pop(0) if receiver.script else Answer()
+                    if receiver.script:
+                        answer = receiver.script.pop(0)
+                    else:
+                        answer = receiver.chaos.pick() if receiver.chaos else Answer()
+                    receiver.received.append(Received(self.path, dict(self.headers), body, time.monotonic(), answer))
                 if answer.delay:
                     time.sleep(answer.delay)
+                if answer.reset:  # linger 0: close() sends a reset, not a goodbye
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 try:
                     self.send_response(answer.status)
                     for name, value in answer.headers.items():

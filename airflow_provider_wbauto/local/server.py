@@ -1,7 +1,8 @@
 """The HTTP side of the local W&B stand-in: ``POST /graphql`` with Basic auth, plus fault injection.
 
 Faults are rules kept by the server process (it is a test double): each matches a request path
-(``*`` = every path) and applies to its next ``count`` requests (``None`` = until cleared):
+(``*`` = every path) and applies to its next ``count`` requests (``None`` = until cleared), or with
+``rate`` < 1 to that share of them, at random:
 
 - ``status``: answer with ``status`` (default 503);
 - ``rate_limit``: 429 with ``Retry-After`` and ``RateLimit-Reset`` headers;
@@ -25,6 +26,7 @@ import base64
 import dataclasses
 import functools
 import json
+import random
 import secrets
 from collections import Counter
 from collections.abc import Callable
@@ -62,6 +64,7 @@ class Fault:
     seconds: Seconds = 0.0
     retry_after: Seconds | None = 1.0
     reset: Seconds | None = 1.0
+    rate: Annotated[float, Field(gt=0, le=1)] = 1.0  # the share of matching requests it takes, at random
 
     @classmethod
     def parse(cls, raw: Any) -> Fault:
@@ -89,10 +92,11 @@ class ServerState:
     sent: Counter[str] = field(default_factory=Counter)  # response body bytes per path
     query_cache: int = 512  # parsed and validated query texts kept (0: parse and validate each request)
     limits: Limits = field(default_factory=Limits)
+    chance: random.Random = field(default_factory=random.Random)  # for faults with a rate
 
     def take_fault(self, path: str) -> Fault | None:
         for fault in self.faults:
-            if fault.path in ("*", path):
+            if fault.path in ("*", path) and (fault.rate >= 1 or self.chance.random() < fault.rate):
                 if fault.count is not None:
                     fault.count -= 1
                     if fault.count <= 0:

@@ -18,7 +18,7 @@ from airflow_provider_wbauto.hooks.delivery import DeliveryError, DeliveryReject
 from airflow_provider_wbauto.hooks.slack import SlackNotificationHook, slack_message, sparkline
 from airflow_provider_wbauto.hooks.transport import RetryPolicy
 from airflow_provider_wbauto.hooks.webhook import UnknownVariableError, WebhookHook, escape, resolve
-from airflow_provider_wbauto.local.receiver import Answer, Receiver
+from airflow_provider_wbauto.local.receiver import Answer, Chaos, Receiver
 
 TOKEN, SIGNING, TEAM = "tok-" + "t" * 20, "sig-" + "s" * 20, "team-" + "k" * 20
 FAST = RetryPolicy(max_attempts=4, max_total_seconds=30, backoff_base=0.05, backoff_cap=0.2)
@@ -112,8 +112,9 @@ def test_unknown_variable_is_an_error_naming_it(webhook_conn: Receiver) -> None:
         ([Answer(429, {"Retry-After": "1"})], 2),
         ([Answer(delay=5.0)], 2),  # the first attempt times out
         ([Answer(408)], 2),
+        ([Answer(reset=True), Answer(reset=True)], 3),  # the connection reset under the request
     ],
-    ids=["5xx", "429", "timeout", "408"],
+    ids=["5xx", "429", "timeout", "408", "reset"],
 )
 def test_retries_until_delivered(webhook_conn: Receiver, answers: list[Answer], attempts: int) -> None:
     webhook_conn.answer(*answers)
@@ -272,3 +273,13 @@ def test_the_renderer_gives_data_back_literally_and_raises_only_for_unknown_name
             assert "${ACCESS_TOKEN}" in author + after  # only where the author wrote it
     for edge in ("$", "cost: $"):  # a ``$`` of the author's right before the data cannot take it over
         assert resolve(edge + escape("{ACCESS_TOKEN}"), variables) == edge + "{ACCESS_TOKEN}"
+
+
+def test_a_chaotic_receiver_answers_faultily_at_its_rate_and_every_delivery_still_lands(receiver: Receiver) -> None:
+    receiver.chaos = Chaos(0.3, [Answer(500), Answer(429, {"Retry-After": "0"}), Answer(302), Answer(reset=True)])
+    hook = WebhookHook(None, url=receiver.url("/c"), retry=RetryPolicy(8, 30, 0.01, 0.05), rate_per_minute=0)
+    for i in range(40):
+        assert hook.send({"i": i}, [METRIC_EVENT], f"k{i}") == 200
+    accepted = [json.loads(r.body)["i"] for r in receiver.received if r.answer.accepted]
+    faulty = [r for r in receiver.received if not r.answer.accepted]
+    assert accepted == list(range(40)) and 5 <= len(faulty) <= 40  # 17 expected

@@ -550,3 +550,9 @@ def test_an_organizations_registry_links_newest_first_with_the_sdks_filters(back
     assert len(links()) == 4  # every registry of the organization
     bad = gql(backend, query, e=entity, r=json.dumps({"name": {"$regex": "model"}})).json()
     assert "projectFilters: only {'name': ...} and {'id': ...} are served here" in bad["errors"][0]["message"]
+
+
+def test_a_fault_with_a_rate_takes_that_share_of_requests(backend: LocalWandb) -> None:
+    backend.inject(mode="status", status=500, count=None, rate=0.3)
+    codes = [gql(backend, "{ viewer { id } }").status_code for _ in range(200)]
+    assert set(codes) == {200, 500} and 30 <= codes.count(500) <= 90  # 60 expected; far tails excluded
