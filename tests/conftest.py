@@ -20,9 +20,12 @@ os.environ.pop("WANDB_BASE_URL", None)
 import pytest  # noqa: E402
 
 from airflow_provider_wbauto.local import LocalWandb  # noqa: E402
+from tests.secrets_scan import secret  # noqa: E402
+
+pytest_plugins = ["tests.secrets_scan"]
 
 DATA = Path(__file__).parent / "data"
-API_KEY = "local-test-key-" + "x" * 31
+API_KEY = secret("local-test-key-" + "x" * 31)
 
 
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWandb]:

@@ -21,9 +21,10 @@ from airflow_provider_wbauto.local import LocalWandb
 from airflow_provider_wbauto.local.receiver import Receiver
 from demo.scenario import PORTFOLIO, PROJECT, REGISTRY, SOURCE, phases, play
 from tests.airflow_env import DAGS, ti_state, xcom
+from tests.secrets_scan import secret
 
 EXAMPLES = Path(__file__).parent.parent / "dags" / "examples"
-SECRET = "demo-signing-secret-" + "s" * 12
+SECRET = secret("demo-signing-secret-" + "s" * 12)
 AUTOMATION_FILES = {
     "retrain-on-accuracy-drop": "retrain_on_accuracy_drop",
     "retrain-on-accuracy-drop-dry-run": "retrain_on_accuracy_drop_dry_run",

@@ -23,10 +23,11 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from .delivery import DeliveryHook, Target, credential, masked
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
-# Data is kept from spelling a variable by a private-use character after each ``$`` (and before a
-# leading ``{``, which could follow a ``$`` of the author's); one that was in the data is doubled.
-BREAK = "\ue000"
-_RESOLVED = re.compile(VARIABLE.pattern + "|" + BREAK + "(" + BREAK + "?)")  # a variable, or a break to undo
+# What Jinja filled in is data, fenced off from the author's text: a BOUND at each end (so no variable
+# can run from the author's text into it, as in ``${`` + data + ``}``) and after each ``$`` in it (so it
+# cannot spell one of its own); its own private-use characters are kept by an ESCAPE before each.
+ESCAPE, BOUND = "\ue000", "\ue001"
+_RESOLVED = re.compile(VARIABLE.pattern + "|" + ESCAPE + "(.)|" + BOUND, re.DOTALL)  # what resolve reads
 EVENT_VARIABLES = (
     *("project_name", "entity_name", "event_type", "event_author", "alias", "tag", "artifact_collection_name"),
     *("artifact_version", "artifact_version_string", "artifact_version_index", "artifact_metadata"),
@@ -67,21 +68,55 @@ def resolve(value: Any, variables: Mapping[str, Any]) -> Any:
     whole = VARIABLE.fullmatch(value)
     if whole:
         return variables[whole.group(1)]
-    return _RESOLVED.sub(lambda m: _text(variables[m.group(1)]) if m.group(1) else m.group(2), value)
+    return _RESOLVED.sub(lambda m: _text(variables[m.group(1)]) if m.group(1) else m.group(2) or "", value)
 
 
 def escape(value: Any) -> Any:
-    """``value`` with its strings unable to spell a ``${...}`` (``BREAK``), which ``resolve`` gives back
-    as they were: what Jinja fills into a payload (a run's name, an XCom) is data, and a run named
-    ``${ACCESS_TOKEN}`` must not become the token. Only the template's own text is resolved."""
+    """``value`` with its strings fenced off (``BOUND``) so that no ``${...}`` can be made of them,
+    which ``resolve`` gives back as they were: what Jinja fills into a payload (a run's name, an XCom)
+    is data, and a run named ``${ACCESS_TOKEN}`` must not become the token. Only the template's own
+    text is resolved."""
     if isinstance(value, str):
-        text = value.replace(BREAK, BREAK + BREAK).replace("$", "$" + BREAK)
-        return BREAK + text if text.startswith("{") else text
+        kept = value.replace(ESCAPE, ESCAPE + ESCAPE).replace(BOUND, ESCAPE + BOUND)
+        return BOUND + kept.replace("$", "$" + BOUND) + BOUND
     if isinstance(value, dict):
         return {k: escape(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(escape(v) for v in value)
     return value
+
+
+_FENCES = re.compile(ESCAPE + "(.)|" + BOUND, re.DOTALL)
+
+
+def unfenced(value: Any) -> Any:
+    """``value`` as it reads without the fences ``escape`` put around data: what a rendered template
+    shows (its ``${...}`` unresolved, as they are until send time)."""
+    if isinstance(value, str):
+        return _FENCES.sub(lambda m: m.group(1) or "", value)
+    if isinstance(value, dict):
+        return {k: unfenced(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(unfenced(v) for v in value)
+    return value
+
+
+class FencedPayload:
+    """For an operator or notifier with a templated ``payload``: what Jinja fills in is fenced off as
+    data (``escape``), the fenced payload is what is sent (``fenced_payload``), and ``payload`` itself
+    shows as rendered without the fences (Airflow's rendered-template view reads it)."""
+
+    payload: Any
+    fenced_payload: Any = None
+
+    def render_template_fields(self, context: Any, jinja_env: jinja2.Environment | None = None) -> None:
+        env = jinja_env or self.get_template_env(dag=context.get("dag"))  # type: ignore[attr-defined]
+        super().render_template_fields(context, data_escaping(env))  # type: ignore[misc]
+        self.fenced_payload, self.payload = self.payload, unfenced(self.payload)
+
+    @property
+    def payload_to_send(self) -> Any:
+        return self.payload if self.fenced_payload is None else self.fenced_payload
 
 
 def data_escaping(env: jinja2.Environment) -> jinja2.Environment:

@@ -130,6 +130,7 @@ async def _apply_fault(request: Request, state: ServerState) -> Response | None:
     fault = state.take_fault(request.url.path)
     if fault is None:
         return None
+    state.stats[f"fault:{fault.mode}"] += 1
     if fault.mode == "latency":
         await asyncio.sleep(fault.seconds)
         return None

@@ -6,13 +6,12 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-import jinja2
 from airflow.sdk import BaseNotifier, Context
 
 from ..automations.actions import SlackIntegration, WebhookIntegration
 from ..hooks.actions import collect_events, delivery_key, delivery_target, notification_fields
 from ..hooks.slack import SlackNotificationHook, slack_message
-from ..hooks.webhook import WebhookHook, data_escaping
+from ..hooks.webhook import FencedPayload, WebhookHook
 
 
 def _task_event(context: Context) -> dict[str, Any]:
@@ -71,7 +70,7 @@ class SendNotificationNotifier(BaseNotifier):
         await self.hook.async_send(self._message(context))
 
 
-class SendWebhookNotifier(BaseNotifier):
+class SendWebhookNotifier(FencedPayload, BaseNotifier):
     """A signed webhook from a callback; without W&B events the task instance is the event.
 
     :param events: W&B events to send (a list, or a sensor's XCom); ``None``: the task instance.
@@ -99,21 +98,16 @@ class SendWebhookNotifier(BaseNotifier):
     def hook(self) -> WebhookHook:
         return WebhookHook(self.webhook_conn_id, url=self.url)
 
-    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """What Jinja fills in is data: a ``${...}`` in it stays text (``data_escaping``)."""
-        env = jinja_env or self.get_template_env(dag=context.get("dag"))
-        super().render_template_fields(context, data_escaping(env))
-
     def _events(self, context: Context) -> list[dict[str, Any]]:
         return (collect_events(context, self.events) if self.events is not None else []) or [_task_event(context)]
 
     def notify(self, context: Context) -> None:
         events = self._events(context)
-        self.hook.send(self.payload, events, delivery_key(events), batch=len(events) > 1)
+        self.hook.send(self.payload_to_send, events, delivery_key(events), batch=len(events) > 1)
 
     async def async_notify(self, context: Context) -> None:
         events = self._events(context)
-        await self.hook.async_send(self.payload, events, delivery_key(events), batch=len(events) > 1)
+        await self.hook.async_send(self.payload_to_send, events, delivery_key(events), batch=len(events) > 1)
 
 
 send_wandb_notification = SendNotificationNotifier

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, ClassVar, cast
 
-import jinja2
 from airflow.sdk import NEVER_EXPIRE, Asset, BaseOperator, Context  # type: ignore[attr-defined]
 from airflow.sdk.exceptions import AirflowSkipException
 
@@ -41,7 +40,7 @@ from ..hooks.actions import (
 from ..hooks.cursors import stored_ids
 from ..hooks.slack import SlackNotificationHook, slack_message
 from ..hooks.transport import RetryPolicy
-from ..hooks.webhook import WebhookHook, data_escaping
+from ..hooks.webhook import FencedPayload, WebhookHook
 
 DELIVERED_KEY = "wbauto_delivered"
 PROCESSED_KEPT = 2000
@@ -190,7 +189,7 @@ class SendNotificationOperator(EventActionOperator):
         self.hook.send(slack_message(self.title, self.message, self.severity, events))
 
 
-class SendWebhookOperator(EventActionOperator):
+class SendWebhookOperator(FencedPayload, EventActionOperator):
     """A signed JSON POST per event (or ``{"events": [...]}`` per batch), with an ``Idempotency-Key``.
 
     :param payload: the JSON body: an object whose strings may hold W&B's ``${...}`` variables, or
@@ -226,16 +225,12 @@ class SendWebhookOperator(EventActionOperator):
     def arguments_of(action: SendWebhook) -> dict[str, Any]:
         return {"integration": action.integration, "payload": action.payload}
 
-    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
-        """What Jinja fills in is data: a ``${...}`` in it stays text (``data_escaping``)."""
-        super().render_template_fields(context, data_escaping(jinja_env or self.get_template_env()))
-
     @cached_property
     def hook(self) -> WebhookHook:
         return WebhookHook(self.webhook_conn_id, url=self.url, retry=self.delivery_retry)
 
     def deliver(self, events: list[Event], key: str) -> None:
-        self.hook.send(self.payload, events, key, batch=self.batch)
+        self.hook.send(self.payload_to_send, events, key, batch=self.batch)
 
 
 class DoNothingOperator(EventActionOperator):

@@ -19,8 +19,10 @@ from airflow_provider_wbauto.hooks.slack import SlackNotificationHook, slack_mes
 from airflow_provider_wbauto.hooks.transport import RetryPolicy
 from airflow_provider_wbauto.hooks.webhook import UnknownVariableError, WebhookHook, escape, resolve
 from airflow_provider_wbauto.local.receiver import Answer, Chaos, Receiver
+from tests.secrets_scan import secret
 
-TOKEN, SIGNING, TEAM = "tok-" + "t" * 20, "sig-" + "s" * 20, "team-" + "k" * 20
+TOKEN, SIGNING, TEAM = secret("tok-" + "t" * 20), secret("sig-" + "s" * 20), secret("team-" + "k" * 20)
+SLACK_TOKEN = secret("T1/B2/" + "slack" * 5)
 FAST = RetryPolicy(max_attempts=4, max_total_seconds=30, backoff_base=0.05, backoff_cap=0.2)
 
 METRIC_EVENT = {
@@ -97,6 +99,7 @@ def test_artifact_metadata_variables_and_batches(webhook_conn: Receiver) -> None
     assert raw == ALIAS_EVENT
 
 
+@pytest.mark.hostile
 def test_unknown_variable_is_an_error_naming_it(webhook_conn: Receiver) -> None:
     with pytest.raises(UnknownVariableError, match=r"\$\{alias\}.*not defined") as caught:
         WebhookHook("hook", retry=FAST).send({"a": "${alias}", "b": "${run_name}"}, [METRIC_EVENT], "e1")
@@ -125,6 +128,7 @@ def test_retries_until_delivered(webhook_conn: Receiver, answers: list[Answer], 
         assert webhook_conn.received[1].at - webhook_conn.received[0].at >= 0.9
 
 
+@pytest.mark.hostile
 def test_4xx_fails_at_once_with_the_receivers_answer(webhook_conn: Receiver) -> None:
     webhook_conn.answer(Answer(400, body=b'{"error": "bad field"}'))
     with pytest.raises(DeliveryRejected, match=r"HTTP 400.*bad field"):
@@ -132,6 +136,7 @@ def test_4xx_fails_at_once_with_the_receivers_answer(webhook_conn: Receiver) -> 
     assert len(webhook_conn.received) == 1
 
 
+@pytest.mark.hostile
 def test_a_receiver_echoing_secrets_does_not_put_them_in_the_error(webhook_conn: Receiver) -> None:
     webhook_conn.answer(Answer(422, body=f"bad token {TOKEN} and key {TEAM}".encode()))
     with pytest.raises(DeliveryRejected) as caught:
@@ -175,14 +180,14 @@ def test_slack_blocks_show_severity_link_and_sparkline(severity: str) -> None:
 def test_slack_connection_forms(receiver: Receiver, monkeypatch: pytest.MonkeyPatch, style: str) -> None:
     base = receiver.url("/services")
     conn: dict[str, Any] = (
-        {"conn_type": "wandb_slack", "password": base + "/T1/B2/secret"}
+        {"conn_type": "wandb_slack", "password": base + "/" + SLACK_TOKEN}
         if style.startswith("ours")
-        else {"conn_type": "slackwebhook", "host": base, "password": "T1/B2/secret"}
+        else {"conn_type": "slackwebhook", "host": base, "password": SLACK_TOKEN}
     )
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_DEFAULT", json.dumps(conn))
     SlackNotificationHook(retry=FAST).send(slack_message("t", "m", "WARN", [ALIAS_EVENT]))
     (got,) = receiver.received
-    assert got.path == "/services/T1/B2/secret"
+    assert got.path == "/services/" + SLACK_TOKEN
     assert json.loads(got.body)["attachments"][0]["color"] == "#ecb22e"
 
 
@@ -211,6 +216,7 @@ def test_async_sends_match_the_sync_ones(webhook_conn: Receiver, monkeypatch: py
     assert json.loads(slack.body)["attachments"][0]["color"] == "#2eb67d"
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_redirect_is_not_a_delivery_and_is_not_followed(webhook_conn: Receiver, status: int) -> None:
     """A redirect is retried at the same address, like a 5xx; it is never followed (the body and its
@@ -227,6 +233,7 @@ def test_a_redirect_is_not_a_delivery_and_is_not_followed(webhook_conn: Receiver
 HOSTILE_NAME = "<!channel> <https://evil.example|your model> & more"
 
 
+@pytest.mark.hostile
 def test_slack_shows_event_text_literally() -> None:
     """A run named to ping the channel and show a spoofed link is shown as its name, nothing more."""
     event = METRIC_EVENT | {"run_name": HOSTILE_NAME, "metric_name": "<@U123>", "url": "https://x.example/a|b"}
@@ -236,6 +243,7 @@ def test_slack_shows_event_text_literally() -> None:
     assert "<https://x.example/a%7Cb|&lt;!channel&gt;" in text  # the one link is ours
 
 
+@pytest.mark.hostile
 @settings(max_examples=300, deadline=None)
 @given(st.text(), st.text(), st.text(min_size=1))
 def test_no_event_text_makes_mrkdwn_of_its_own(name: str, metric: str, alias: str) -> None:
@@ -249,10 +257,13 @@ def test_no_event_text_makes_mrkdwn_of_its_own(name: str, metric: str, alias: st
             assert "<" not in rest and rest.count(">") == (ours in element["text"]), element["text"]
 
 
-PIECES = st.sampled_from(["${", "}", "$", "{", "ACCESS_TOKEN", "{ACCESS_TOKEN}", "run_name", "step", "a.b", "\ue000"])
+PIECES = st.sampled_from(
+    ["${", "}", "$", "{", "ACCESS_TOKEN", "{ACCESS_TOKEN}", "run_name", "step", "a.b", "\ue000", "\ue001"]
+)
 TEMPLATE_TEXT = st.lists(st.one_of(PIECES, st.text(max_size=3)), max_size=12).map("".join)
 
 
+@pytest.mark.hostile
 @settings(max_examples=500, deadline=None)
 @given(TEMPLATE_TEXT, TEMPLATE_TEXT, TEMPLATE_TEXT)
 def test_the_renderer_gives_data_back_literally_and_raises_only_for_unknown_names(
@@ -271,8 +282,10 @@ def test_the_renderer_gives_data_back_literally_and_raises_only_for_unknown_name
         assert isinstance(out, str | int)
         if TOKEN in str(out):
             assert "${ACCESS_TOKEN}" in author + after  # only where the author wrote it
-    for edge in ("$", "cost: $"):  # a ``$`` of the author's right before the data cannot take it over
-        assert resolve(edge + escape("{ACCESS_TOKEN}"), variables) == edge + "{ACCESS_TOKEN}"
+    for before, data, after in [("$", "{ACCESS_TOKEN}", ""), ("cost: $", "{step}", ""), ("${", "ACCESS_TOKEN", "}")]:
+        # the author's text around the data cannot make a variable of it
+        assert resolve(before + escape(data) + after, variables) == before + data + after
+    assert resolve(escape("a") + escape("b"), variables) == "ab"  # two expressions side by side
 
 
 def test_a_chaotic_receiver_answers_faultily_at_its_rate_and_every_delivery_still_lands(receiver: Receiver) -> None:

@@ -13,8 +13,13 @@ import pytest
 from airflow_provider_wbauto.hooks.actions import collect_events
 from airflow_provider_wbauto.local.receiver import Answer, Receiver
 from tests.airflow_env import ti_state, write_dag, xcom
+from tests.secrets_scan import secret
 
-TOKEN, SIGNING, SLACK_PATH = "tok-" + "q" * 24, "sig-" + "w" * 24, "T9/B9/slacksecret" + "z" * 12
+TOKEN, SIGNING, SLACK_PATH = (
+    secret("tok-" + "q" * 24),
+    secret("sig-" + "w" * 24),
+    secret("T9/B9/slacksecret" + "z" * 12),
+)
 EVENTS = [
     {"event_id": f"id{i}", "event_type": "RUN_STATE", "run_id": f"r{i}", "run_name": f"run-{i}",
      "run_state": "failed", "entity_name": "acme", "project_name": "mnist", "url": f"https://wandb.ai/r{i}"}
@@ -98,8 +103,8 @@ def test_actions_deliver_each_event_render_templates_and_keep_secrets(
     rendered = rendered_fields(run)
     assert "ml-platform: ${run_name}" in rendered  # Jinja rendered, W&B variables left for send time
     seen = logs + rendered + json.dumps([xcom(run, t) for t in ("hook", "slack")])
-    for secret in (TOKEN, SIGNING, SLACK_PATH):
-        assert secret not in seen
+    for value in (TOKEN, SIGNING, SLACK_PATH):
+        assert value not in seen
 
 
 def test_a_retry_does_not_repeat_deliveries_of_the_failed_try(connections: Receiver) -> None:
@@ -204,6 +209,7 @@ def test_asset_triggered_runs_act_on_the_triggering_events() -> None:
     assert collect_events(context, []) == []
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize("kind", ["operator", "notifier"])
 def test_an_integration_and_a_literal_url_together_are_refused(kind: str) -> None:
     from airflow_provider_wbauto.automations import SlackIntegration
@@ -247,6 +253,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.hostile
 def test_a_secret_named_in_event_data_is_never_substituted(connections: Receiver) -> None:
     """A run named ``${ACCESS_TOKEN}``, filled in by Jinja from the sensor's XCom, reaches the receiver
     as that text; only the ``${...}`` the author wrote in the template's own text are resolved."""
@@ -270,8 +277,11 @@ def test_a_secret_named_in_event_data_is_never_substituted(connections: Receiver
         {"name": names[0], "all": " / ".join(names), "edge": edge, "author": TOKEN, "run": names[i]} for i in range(2)
     ]
     assert TOKEN not in json.dumps([b["name"] for b in bodies]) and SIGNING not in json.dumps(bodies)
+    rendered = rendered_fields(run)  # the rendered view shows the data as it is, fences and all removed
+    assert '"name": "${ACCESS_TOKEN}"' in rendered and "\\ue00" not in rendered and TOKEN not in rendered
 
 
+@pytest.mark.hostile
 def test_a_notifier_payload_filled_by_jinja_is_data_too(connections: Receiver) -> None:
     dag = write_dag(
         DAG_HEAD.replace("EVENTS_LITERAL", repr(HOSTILE))
@@ -293,6 +303,7 @@ def test_a_notifier_payload_filled_by_jinja_is_data_too(connections: Receiver) -
     assert json.loads(hook.body) == {"task": "train", "failure": "${ACCESS_TOKEN} ${SIGNING_SECRET}", "token": TOKEN}
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize("kind", ["webhook", "slack"])
 def test_a_token_is_stripped_and_one_with_a_break_inside_is_refused_without_showing_it(
     connections: Receiver, monkeypatch: pytest.MonkeyPatch, kind: str, capfd: pytest.CaptureFixture[str]
@@ -314,12 +325,12 @@ def test_a_token_is_stripped_and_one_with_a_break_inside_is_refused_without_show
         assert [r.path for r in connections.received] == [f"/services/{SLACK_PATH}"]
 
     connections.received.clear()
-    secret = TOKEN if kind == "webhook" else SLACK_PATH
-    conn["password"] = secret[:10] + "\n" + secret[10:]  # a header or a URL cannot carry it
+    value = TOKEN if kind == "webhook" else SLACK_PATH
+    conn["password"] = value[:10] + "\n" + value[10:]  # a header or a URL cannot carry it
     monkeypatch.setenv(f"AIRFLOW_CONN_{'WANDB_WEBHOOK' if kind == 'webhook' else 'SLACK'}_DEFAULT", json.dumps(conn))
     capfd.readouterr()
     run = dag_with(f"\n    {action}\n").test()
     assert ti_state(run, "act") == "failed" and connections.received == []
     out = "".join(capfd.readouterr())
     assert "has a space, a control or a non-ASCII character inside it (character 11 of" in out
-    assert secret[:10] not in out and secret[10:] not in out
+    assert value[:10] not in out and value[10:] not in out

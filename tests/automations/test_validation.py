@@ -151,6 +151,7 @@ def test_the_table_is_large_enough() -> None:
     assert len(BAD) >= 40
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(("label", "build", "message"), BAD, ids=[b[0] for b in BAD])
 def test_invalid_spec_names_the_field(label: str, build: Callable[[], Any], message: str) -> None:
     with pytest.raises((ValueError, TypeError)) as err:

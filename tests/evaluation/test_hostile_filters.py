@@ -19,6 +19,8 @@ from airflow_provider_wbauto.evaluation.mongo import MAX_DEPTH, FilterSyntaxErro
 from airflow_provider_wbauto.local import LocalWandb
 from tests.conftest import API_KEY
 
+pytestmark = pytest.mark.hostile  # the hostile-input corpus (python -m reliability counts it)
+
 CATASTROPHIC = ["^(a+)+$", "^(a|a)*$", "^(a|aa)+$", "^([a-z]+)*$", "^(.*a){12}$"]
 
 

@@ -12,6 +12,8 @@ import pytest
 from airflow_provider_wbauto.hooks.transport import GraphQLCall, Read, WandbError
 from airflow_provider_wbauto.hooks.wandb import read_memberships, read_newest_links, read_projects, read_runs
 
+pytestmark = pytest.mark.hostile  # the hostile-input corpus (python -m reliability counts it)
+
 
 def _page(cursor: str | None, more: bool = True) -> dict[str, Any]:
     return {"edges": [], "pageInfo": {"endCursor": cursor, "hasNextPage": more}}

@@ -44,6 +44,8 @@ from airflow_provider_wbauto.local import LocalWandb, Store
 from tests.airflow_env import SENSOR_MODES, play_during, ti_state, write_dag, xcom
 from tests.hooks.test_watch import rows
 
+pytestmark = pytest.mark.hostile  # the hostile-input corpus (python -m reliability counts it)
+
 REGISTRY = "wandb-registry-model"
 
 

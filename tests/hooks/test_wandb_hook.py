@@ -170,6 +170,7 @@ def test_dropped_connections_are_retried(hook: WandbHook, backend: LocalWandb, e
     assert backend.requests() == 3
 
 
+@pytest.mark.hostile
 def test_malformed_json_is_retried_then_reported(
     hook: WandbHook, backend: LocalWandb, entity: str, project: str
 ) -> None:
@@ -181,6 +182,7 @@ def test_malformed_json_is_retried_then_reported(
         hook.run_state(entity, project, "r0")
 
 
+@pytest.mark.hostile
 def test_401_fails_at_once_naming_the_connection(
     backend: LocalWandb, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -204,6 +206,7 @@ def test_graphql_errors_are_typed_with_the_server_message(hook: WandbHook) -> No
     assert err.value.messages and "nosuch" in err.value.messages[0]
 
 
+@pytest.mark.hostile
 def test_secrets_absent_from_logs(
     hook: WandbHook,
     backend: LocalWandb,

@@ -18,6 +18,7 @@ def gql(backend: LocalWandb, query: str, key: str | None = API_KEY, **variables:
     return httpx.post(backend.url + "/graphql", json={"query": query, "variables": variables}, auth=auth, timeout=30)
 
 
+@pytest.mark.hostile
 def test_wrong_or_missing_key_gets_401(backend: LocalWandb) -> None:
     assert gql(backend, "{ viewer { id } }", key="wrong-key").status_code == 401
     assert gql(backend, "{ viewer { id } }", key=None).status_code == 401
@@ -92,6 +93,7 @@ BAD_FAULTS = [
 ]
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(("rule", "said"), BAD_FAULTS, ids=[str(i) for i in range(len(BAD_FAULTS))])
 def test_a_fault_rule_of_the_wrong_shape_is_refused_naming_the_field(backend: LocalWandb, rule: Any, said: str) -> None:
     response = httpx.post(backend.url + "/_local/faults", json=rule, auth=("api", API_KEY), timeout=30)
@@ -124,6 +126,7 @@ BAD_BODIES = [
 ]
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(("body", "status", "said"), BAD_BODIES, ids=[str(i) for i in range(len(BAD_BODIES))])
 def test_a_malformed_body_is_a_4xx_naming_what_is_wrong(
     backend: LocalWandb, body: bytes, status: int, said: str | None
@@ -134,6 +137,7 @@ def test_a_malformed_body_is_a_4xx_naming_what_is_wrong(
     assert (said is None and not errors) or (said is not None and said in errors[0]["message"])
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(
     "header",
     ["Basic", "Basic !!!", "Basic " + "é" * 4, "Basic w6k=", "Bearer " + API_KEY, "Basic YXBp", "basic", "x" * 5000],
@@ -150,6 +154,7 @@ def test_a_malformed_authorization_header_is_a_401_and_takes_no_fault(backend: L
     assert len(backend.admin("GET", "/_local/faults")["faults"]) == 1  # still there for a real client
 
 
+@pytest.mark.hostile
 def test_stats_and_faults_need_the_key(backend: LocalWandb) -> None:
     for method, path in [("GET", "/_local/stats"), ("DELETE", "/_local/stats"), ("GET", "/_local/faults"),
                          ("POST", "/_local/faults"), ("DELETE", "/_local/faults")]:  # fmt: skip
@@ -157,6 +162,7 @@ def test_stats_and_faults_need_the_key(backend: LocalWandb) -> None:
     assert backend.admin("GET", "/_local/faults") == {"faults": []}
 
 
+@pytest.mark.hostile
 def test_a_body_past_the_limit_is_refused_before_it_is_read(backend: LocalWandb) -> None:
     big = b'{"query": "{ viewer { id } }", "pad": "' + b"x" * (2 << 20) + b'"}'
     assert raw_post(backend, big).status_code == 413
@@ -170,6 +176,7 @@ def _history_query(aliases: int, samples: int) -> str:
     return f'{{ project(name: "p", entityName: "e") {{ run(name: "r") {{ {fields} }} }} }}'
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(
     ("query", "variables", "said"),
     [
