@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-live lint typecheck bench bench-triggerer clean
+.PHONY: demo test test-live lint typecheck bench bench-triggerer reliability clean
 
 $(UV):
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required" if sys.version_info < (3, 11) else 0)'
@@ -46,6 +46,11 @@ bench: $(VENV)/.synced
 # about 10 minutes: 1,000 automations in a real triggerer (scheduler, dag-processor, api-server too)
 bench-triggerer: $(VENV)/.synced
 	$(PY) -m benchmarks.triggerer_scale
+
+# about 25 minutes: the hostile-input corpus, the fault suite (500 events, 50 kills) and HA triggerers
+# on PostgreSQL (300 events, 100 watchers); writes RELIABILITY.md. `make test` runs a slice of each.
+reliability: $(VENV)/.synced
+	$(PY) -m reliability $(ARGS)
 
 clean:
 	rm -rf .tools $(VENV) demo-home

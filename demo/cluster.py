@@ -1,7 +1,7 @@
 """A real Airflow for the demo and for the tests ``dag.test()`` cannot show (asset watchers, triggerer
-restarts): scheduler, triggerer, dag-processor and api-server as processes on 127.0.0.1, a SQLite
-metadata DB in a temporary ``AIRFLOW_HOME``. Every process runs in a session of its own and is
-stopped by ``stop()``."""
+restarts, HA): scheduler, triggerer(s), dag-processor and api-server as processes on 127.0.0.1, a
+SQLite metadata DB in a temporary ``AIRFLOW_HOME`` or a PostgreSQL one (``db_url``, as a
+distributed Airflow has). Every process runs in a session of its own and is stopped by ``stop()``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import sqlalchemy
 
 BIN = Path(sys.executable).parent
 COMPONENTS: dict[str, list[str]] = {
@@ -49,9 +49,13 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 120.0, e
 
 
 class AirflowCluster:
-    def __init__(self, home: Path, dags: Path, env: Mapping[str, str]) -> None:
+    """:param db_url: the metadata DB (default: SQLite in ``home``)."""
+
+    def __init__(self, home: Path, dags: Path, env: Mapping[str, str], *, db_url: str | None = None) -> None:
         self.home, self.dags = home, dags
-        self.db = home / "airflow.db"
+        self.db_url = db_url or f"sqlite:///{home / 'airflow.db'}"
+        self.components = dict(COMPONENTS)
+        self._engine: sqlalchemy.Engine | None = None
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -66,7 +70,7 @@ class AirflowCluster:
             "AIRFLOW__CORE__MIGHT_CONTAIN_DAG_CALLABLE": "airflow_provider_wbauto.discovery.might_contain_dag",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_url,
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(self.port),
             "AIRFLOW__API__BASE_URL": self.url,
@@ -88,9 +92,11 @@ class AirflowCluster:
 
     def start(self) -> AirflowCluster:
         self.home.mkdir(parents=True, exist_ok=True)
-        subprocess.run([BIN / "airflow", "db", "migrate"], env=self.env, check=True, capture_output=True, timeout=300)
+        migrated = subprocess.run([BIN / "airflow", "db", "migrate"], env=self.env, capture_output=True, timeout=300)
+        if migrated.returncode:
+            raise RuntimeError(f"airflow db migrate failed: {migrated.stderr.decode(errors='replace')[-2000:]}")
         self.launch("api-server", ["api-server", "-H", "127.0.0.1", "-p", str(self.port)])
-        for name, args in COMPONENTS.items():
+        for name, args in self.components.items():
             self.launch(name, args)
         wait_for(self._healthy, "Airflow healthy (scheduler, triggerer, dag-processor)", timeout=180)
         return self
@@ -104,8 +110,13 @@ class AirflowCluster:
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         self._end([name], sig)
 
+    def add_triggerer(self, name: str) -> None:
+        """Start one more triggerer (a standby, when the first already runs every trigger)."""
+        self.components[name] = COMPONENTS["triggerer"]
+        self.launch(name, self.components[name])
+
     def restart(self, name: str) -> None:
-        self.launch(name, COMPONENTS[name])
+        self.launch(name, self.components[name])
 
     def stop(self) -> None:
         """SIGTERM to every component at once, then SIGKILL to those still running after 30 s."""
@@ -132,18 +143,23 @@ class AirflowCluster:
             out.append(f"--- {path.name}\n" + "\n".join(text))
         return "\n".join(out)
 
-    def sql(self, statement: str, *args: Any) -> list[tuple[Any, ...]]:
-        """A statement on the metadata DB, for what the REST API does not show (or to inject a fault)."""
-        with contextlib.closing(sqlite3.connect(self.db, timeout=60)) as db, db:
-            return db.execute(statement, args).fetchall()
+    def sql(self, statement: str, **params: Any) -> list[tuple[Any, ...]]:
+        """A statement on the metadata DB (``:name`` parameters), for what the REST API does not show
+        (or to inject a fault)."""
+        if self._engine is None:
+            args = {"timeout": 60} if self.db_url.startswith("sqlite") else {}
+            self._engine = sqlalchemy.create_engine(self.db_url, connect_args=args, poolclass=sqlalchemy.NullPool)
+        with self._engine.begin() as db:
+            result = db.execute(sqlalchemy.text(statement), params)
+            return [tuple(row) for row in result] if result.returns_rows else []
 
     def watching(self, asset_uri: str) -> bool:
         """Whether a triggerer has taken the watcher of this asset."""
         return bool(
             self.sql(
                 "SELECT 1 FROM asset a JOIN asset_watcher w ON w.asset_id = a.id JOIN trigger t"
-                " ON t.id = w.trigger_id WHERE a.uri = ? AND t.triggerer_id IS NOT NULL",
-                asset_uri,
+                " ON t.id = w.trigger_id WHERE a.uri = :uri AND t.triggerer_id IS NOT NULL",
+                uri=asset_uri,
             )
         )
 

@@ -38,7 +38,7 @@ from graphql import DocumentNode, GraphQLError, GraphQLSchema, execute_sync, par
 from pydantic import ConfigDict, Field
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -186,10 +186,13 @@ async def _body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise BadRequest(413, f"the request body is {declared} bytes; at most {limit} are served")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BadRequest(413, f"the request body passes {limit} bytes; at most {limit} are served")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise BadRequest(413, f"the request body passes {limit} bytes; at most {limit} are served")
+    except ClientDisconnect:  # the client gave up (a latency fault past its timeout): nobody to answer
+        raise BadRequest(499, "the client closed the connection before sending its body") from None
     return bytes(body)
 
 
