@@ -13,6 +13,7 @@ import asyncio
 import email.utils
 import json
 import random
+import re
 import time
 import weakref
 from collections.abc import Callable, Generator, Mapping
@@ -54,6 +55,34 @@ class WandbUnavailableError(WandbError):
 class GraphQLCall:
     query: str
     variables: dict[str, Any]
+
+    @property
+    def operation(self) -> str:
+        """The operation's name (``query WbautoRuns(...)``), else its first words."""
+        found = re.match(r"\s*(?:query|mutation)\s+(\w+)", self.query)
+        return found.group(1) if found else " ".join(self.query.split()[:3])
+
+
+def checked(read: Read[T]) -> Read[T]:
+    """``read``, with an answer it cannot read (a field missing, or of another type: not what W&B's API
+    gives, as from a host that is not W&B) a ``WandbError`` naming the query, not a bare KeyError."""
+    data: Any = None
+    answered: GraphQLCall | None = None  # the call whose answer the read is reading
+    while True:
+        try:
+            call = read.send(data)  # the first send (None) starts it
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            if answered is None:
+                raise  # before any answer: not about one
+            raise WandbError(
+                f"W&B's answer to {answered.operation} is not what W&B's API gives ({type(exc).__name__}: {exc}); "
+                "is the connection's host a W&B server?"
+            ) from exc
+        data = yield call
+        answered = call
 
 
 @dataclass(frozen=True)
@@ -224,6 +253,7 @@ def base_url(host: str | None, default: str) -> str:
 
 def plan(read: Read[T], endpoint: Endpoint) -> Steps[T]:
     """The whole read as network steps: each call's exchange, in turn, until the read returns."""
+    read = checked(read)
     try:
         call = next(read)
         while True:

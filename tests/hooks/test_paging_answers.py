@@ -1,6 +1,7 @@
-"""An answer that says there is another page but repeats its cursor (or gives none) is an error, not a
-loop until the server stops answering. No server here answers so; the reads are generators of GraphQL
-calls, so they are driven with hand-written answers, no transport involved."""
+"""An answer of the wrong shape is an error naming the query; one that says there is another page but
+repeats its cursor (or gives none) is an error, not a loop until the server stops answering. No
+server here answers so; the reads are generators of GraphQL calls, so they are driven with
+hand-written answers, no transport involved."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_wbauto.hooks.transport import GraphQLCall, Read, WandbError
+from airflow_provider_wbauto.hooks.transport import GraphQLCall, Read, WandbError, checked
 from airflow_provider_wbauto.hooks.wandb import read_memberships, read_newest_links, read_projects, read_runs
 
 pytestmark = pytest.mark.hostile  # the hostile-input corpus (python -m reliability counts it)
@@ -71,3 +72,24 @@ def test_distinct_cursors_are_followed_to_the_last_page(what: str) -> None:
 
     _answer(read(), answers)
     assert asked == [None, "c1", "c2"]
+
+
+MALFORMED = [
+    ("runs", lambda: read_runs("e", "p"), {"project": {"runs": {"edges": "x"}}}, "TypeError"),
+    ("runs", lambda: read_runs("e", "p"), {"project": {"runs": {}}}, "KeyError: 'edges'"),
+    ("runs", lambda: read_runs("e", "p"), {"project": {"runs": {"edges": [{"node": {}}], "pageInfo": {}}}}, "KeyError"),
+    ("runs", lambda: read_runs("e", "p"), {"project": []}, "TypeError: list indices"),
+    ("projects", lambda: read_projects("e"), {"models": {"edges": [None]}}, "TypeError"),
+    ("projects", lambda: read_projects("e"), {"models": 7}, "TypeError"),
+    ("members", lambda: read_memberships("e", "p", "model"), {"project": {"artifactCollection": "x"}}, "Error"),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "read", "answer", "said"), MALFORMED, ids=[f"{m[0]}-{i}" for i, m in enumerate(MALFORMED)]
+)
+def test_an_answer_of_the_wrong_shape_is_an_error_naming_the_query(
+    what: str, read: Callable[[], Read[Any]], answer: dict[str, Any], said: str
+) -> None:
+    with pytest.raises(WandbError, match=r"W&B's answer to Wbauto\w+ is not what W&B's API gives \(.*" + said):
+        _answer(checked(read()), lambda i, _: answer)
