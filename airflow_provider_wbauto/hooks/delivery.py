@@ -29,6 +29,7 @@ from .transport import (
     Wait,
     drive_async,
     drive_sync,
+    extra_number,
     judge_status,
     retrying,
     shared_async_client,
@@ -155,9 +156,9 @@ class DeliveryHook(BaseHook, ABC):
 
     def tuning(self, extra: Mapping[str, Any]) -> tuple[float, float]:
         """Timeout and deliveries per minute: hook argument, else connection extra, else default."""
-        rate = self._rate if self._rate is not None else extra.get("rate_limit_per_minute")
-        timeout = self.timeout or float(extra.get("timeout") or DEFAULT_TIMEOUT)
-        return timeout, DEFAULT_RATE_PER_MINUTE if rate in (None, "") else float(rate)
+        per_minute = extra_number(extra, "rate_limit_per_minute", self.conn_id, DEFAULT_RATE_PER_MINUTE, low=-1)
+        timeout = self.timeout or extra_number(extra, "timeout", self.conn_id, DEFAULT_TIMEOUT)
+        return timeout, self._rate if self._rate is not None else per_minute
 
     def _steps(self, target: Target, body: bytes, headers: Mapping[str, str]) -> Steps[int]:
         if self._limit is None:

@@ -245,6 +245,21 @@ class Endpoint:
 HEADERS = {"Content-Type": "application/json", "User-Agent": "airflow-provider-wbauto"}
 
 
+def extra_number(extra: Mapping[str, Any], name: str, conn_id: str | None, default: float, *, low: float = 0) -> float:
+    """A number from a connection's extra (a number or its text), greater than ``low``; else a
+    ValueError naming the connection and the field."""
+    value = extra.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > low or number == float("inf"):
+        raise ValueError(f"connection {conn_id!r}: extra {name!r} must be a number greater than {low:g}; got {value!r}")
+    return number
+
+
 def base_url(host: str | None, default: str) -> str:
     """A connection's host as a base URL: trimmed, no trailing ``/``, ``https://`` unless it names a scheme."""
     base = (host or default).strip().rstrip("/")

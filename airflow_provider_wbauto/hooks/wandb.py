@@ -29,6 +29,7 @@ from .transport import (
     WandbError,
     WandbNotFoundError,
     base_url,
+    extra_number,
     run_async,
     run_sync,
     shared_async_client,
@@ -199,7 +200,7 @@ class WandbHook(BaseHook):
     def _endpoint(self, host: str | None, key: str | None, extra: Mapping[str, Any]) -> Endpoint:
         if not (key or "").strip():
             raise AirflowNotFoundException(f"connection {self.wandb_conn_id!r} has no API key (password)")
-        timeout = self.timeout or float(extra.get("timeout") or DEFAULT_TIMEOUT)
+        timeout = self.timeout or extra_number(extra, "timeout", self.wandb_conn_id, DEFAULT_TIMEOUT)
         return Endpoint(
             url=base_url(host, DEFAULT_BASE_URL) + "/graphql",
             auth=httpx.BasicAuth("api", str(key).strip()),

@@ -10,6 +10,7 @@ XCom and logs only ever show the ``${...}`` placeholder.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -129,6 +130,22 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _named_secrets(value: Any, conn_id: str | None) -> dict[str, str]:
+    """The extra ``secrets``: a JSON object (or its text) of names to values; else a ValueError naming
+    the connection (never the values)."""
+    if isinstance(value, str) and value.strip():
+        with contextlib.suppress(ValueError):  # not JSON: it stays text, refused below
+            value = json.loads(value)
+    value = value or {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and VARIABLE.fullmatch(f"${{{k}}}") for k in value):
+        raise ValueError(
+            f"connection {conn_id!r}: extra 'secrets' must be a JSON object of names (letters, digits, '_', "
+            "'.', '-') to values, each used as ${NAME}; the values are not shown"
+        )
+    masked(*value.values())
+    return {k: str(v) for k, v in value.items()}
+
+
 def signature(secret: str, body: bytes) -> str:
     """``X-Wandb-Signature``: base64 of the HMAC-SHA256 of the exact body bytes."""
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
@@ -168,10 +185,7 @@ class WebhookHook(DeliveryHook):
                 secrets["ACCESS_TOKEN"] = token
             if signing := str(extra.get("signing_secret") or "").strip():
                 secrets["SIGNING_SECRET"] = signing
-            named = extra.get("secrets") or {}
-            if isinstance(named, str):
-                named = json.loads(named)
-            secrets.update({str(k): str(v) for k, v in named.items()})
+            secrets.update(_named_secrets(extra.get("secrets"), self.conn_id))
         if not url.startswith("http"):
             raise AirflowNotFoundException(f"webhook connection {self.conn_id!r} has no URL (host)")
         masked(*secrets.values())

@@ -296,3 +296,32 @@ def test_a_chaotic_receiver_answers_faultily_at_its_rate_and_every_delivery_stil
     accepted = [json.loads(r.body)["i"] for r in receiver.received if r.answer.accepted]
     faulty = [r for r in receiver.received if not r.answer.accepted]
     assert accepted == list(range(40)) and 5 <= len(faulty) <= 40  # 17 expected
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize(
+    ("kind", "extra", "said"),
+    [
+        ("wandb", {"timeout": "soon"}, "extra 'timeout' must be a number greater than 0; got 'soon'"),
+        ("wandb", {"timeout": -1}, "extra 'timeout' must be a number greater than 0; got -1"),
+        ("wandb", {"timeout": "inf"}, "got 'inf'"),
+        ("wandb", {"timeout": [3]}, "got [3]"),
+        ("wandb_webhook", {"timeout": 0}, "extra 'timeout' must be a number greater than 0; got 0"),
+        ("wandb_webhook", {"rate_limit_per_minute": "fast"}, "extra 'rate_limit_per_minute' must be a number"),
+        ("wandb_webhook", {"secrets": "{not json"}, "extra 'secrets' must be a JSON object of names"),
+        ("wandb_webhook", {"secrets": ["TEAM_KEY"]}, "extra 'secrets' must be a JSON object of names"),
+        ("wandb_webhook", {"secrets": {"bad name!": "v"}}, "extra 'secrets' must be a JSON object of names"),
+        ("wandb_slack", {"timeout": "nan"}, "extra 'timeout' must be a number greater than 0; got 'nan'"),
+    ],
+)
+def test_a_bad_connection_extra_is_an_error_naming_the_connection_and_field(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, kind: str, extra: dict[str, Any], said: str
+) -> None:
+    from airflow_provider_wbauto.hooks.wandb import WandbHook
+
+    conn = {"conn_type": kind, "host": receiver.url(), "password": TOKEN, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_BAD", json.dumps(conn))
+    hook: Any = {"wandb": WandbHook, "wandb_webhook": WebhookHook, "wandb_slack": SlackNotificationHook}[kind]("bad")
+    with pytest.raises(ValueError, match="connection 'bad': ") as err:
+        _ = hook.endpoint if kind == "wandb" else hook.target()
+    assert said in str(err.value) and TOKEN not in str(err.value) and receiver.received == []
