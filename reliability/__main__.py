@@ -38,7 +38,7 @@ SLICE = Scenario(
     triggerers=2,
     ha=True,
 )
-COLUMNS = ["scenario", "Airflow", "faults", "events", "lost", "duplicated", "attempts", "result"]
+COLUMNS = ["scenario", "Airflow", "fault", "rate (injected)", "events", "lost", "duplicated", "attempts", "result"]
 
 
 def hostile() -> dict[str, Any]:
@@ -54,13 +54,14 @@ def hostile() -> dict[str, Any]:
     tail = done.stdout.strip().splitlines()[-3:]
     passed = re.search(r"(\d+) passed", done.stdout)
     failed = re.search(r"(\d+) failed", done.stdout)
-    scan = next((line for line in done.stdout.splitlines() if line.startswith("secrets scan:")), "no scan")
+    scan = re.search(r"secrets scan: (.*)", done.stdout)
     verdict = "pass" if done.returncode == 0 and not failed else "FAIL"
     print(*tail, sep="\n")
     return {
         "scenario": "hostile inputs",
         "Airflow": "dag.test() and the hooks",
-        "faults": "specs, filters, scopes, templates, payloads, cursors, GraphQL answers, HTTP requests; " + scan,
+        "fault": "specs, filters, scopes, connections, templates, payloads, cursors, GraphQL answers, HTTP requests",
+        "rate (injected)": f"every case; secrets scan of the run: {scan.group(1) if scan else 'not run'}",
         "events": f"{passed.group(1) if passed else 0} cases",
         "lost": "-",
         "duplicated": "-",
@@ -76,10 +77,10 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def write(rows: list[dict[str, Any]], quick: bool) -> None:
-    command = "python -m reliability" + (" --quick" if quick else "") + " (`make reliability`)"
+    command = "`python -m reliability" + (" --quick`" if quick else "` (`make reliability`)")
     text = f"""# Reliability, measured
 
-Produced by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({platform.machine()}, Python
+Produced by {command} on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC ({platform.machine()}, Python
 {platform.python_version()}); every suite runs on this machine against the local W&B backend and a
 real HTTP receiver on 127.0.0.1, the fault and HA suites on a real Airflow (scheduler, triggerers,
 dag-processor, api-server as processes).

@@ -96,18 +96,33 @@ class Outcome:
 
     def row(self) -> dict[str, Any]:
         s = self.scenario
-        kills = ", ".join(f"{n} {what}" for what, n in sorted(self.killed.items())) or "none"
+        kills = " + ".join(f"{n} {what}" for what, n in sorted(self.killed.items()))
+        injected = [
+            (
+                s.backend_faults,
+                f"W&B {s.backend_faults:.0%}: {self.backend_faulted} of {self.backend_requests} requests",
+            ),
+            (s.receiver_faults, f"receiver {s.receiver_faults:.0%}: {self.receiver_faulted} of {self.deliveries}"),
+            (self.killed, f"{sum(self.killed.values())} kills ({kills})"),
+        ]
+        airflow = "PostgreSQL" if s.postgres else "SQLite"
         return {
             "scenario": s.name,
-            "Airflow": f"{'PostgreSQL' if s.postgres else 'SQLite'}, {s.triggerers} triggerer(s)",
-            "faults": f"W&B {s.backend_faults:.0%} ({self.backend_faulted} of {self.backend_requests} requests), "
-            f"receiver {s.receiver_faults:.0%} ({self.receiver_faulted}), kills: {kills}",
+            "Airflow": f"{airflow}, {s.triggerers} triggerer(s), {s.automations} watchers",
+            "fault": FAULT_KINDS if s.backend_faults or s.receiver_faults else "SIGKILL of the watchers' triggerer",
+            "rate (injected)": "; ".join(text for there, text in injected if there),
             "events": s.events,
             "lost": len(self.lost),
             "duplicated": len(self.duplicated),
-            "attempts": f"{self.deliveries / max(1, s.events):.2f} deliveries an event, {self.redelivered} redelivered",
+            "attempts": f"{self.deliveries / max(1, s.events):.2f} deliveries an event, {self.redelivered} again",
             "result": ("pass" if self.ok else "FAIL") + f" in {self.seconds:.0f} s",
         }
+
+
+FAULT_KINDS = (
+    "W&B: 5xx, 429 (Retry-After / RateLimit-Reset), past the timeout, dropped, not JSON; "
+    "receiver: 500, 429, past the timeout, reset, 302; SIGKILL of tasks and triggerers"
+)
 
 
 AUTOMATIONS = '''
@@ -275,7 +290,7 @@ def _kill(cluster: AirflowCluster, scenario: Scenario, chance: random.Random, ki
         (owner,) = {r[0] for r in cluster.sql(WATCHERS_OWNERS)}
         killed.add(int(owner))
         cluster.kill("triggerer")  # started first: it took every watcher before the standby started
-        return "triggerers (for good)"
+        return "triggerer for good"
     tasks: list[psutil.Process] = []
     if scenario.ha or chance.random() < 0.5:  # a task's process: wait (bounded) for one to be running
         try:
@@ -285,12 +300,12 @@ def _kill(cluster: AirflowCluster, scenario: Scenario, chance: random.Random, ki
     if tasks:
         try:
             chance.choice(tasks).send_signal(signal.SIGKILL)
-            return "task processes"
+            return "task"
         except psutil.Error:
             pass
     if scenario.ha:
-        return "none (no task running)"
+        return "none: no task running"
     name = chance.choice(sorted(n for n in cluster.procs if n.startswith("triggerer")))
     cluster.kill(name)
     cluster.restart(name)
-    return "triggerers"
+    return "triggerer restarted"

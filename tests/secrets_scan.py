@@ -99,6 +99,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     line = f"secrets scan: {len(_MADE)} secrets looked for in {places} places ({scanned / 1e6:.1f} MB)"
     if reporter is not None:
+        reporter.ensure_newline()
         reporter.write_line(line + (f": FOUND in {len(found)}" if found else ": none found"))
         for where, which in sorted(found.items())[:20]:
             reporter.write_line(f"  {where}: {', '.join(sorted(which))}", red=True)

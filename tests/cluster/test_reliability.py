@@ -18,5 +18,5 @@ def test_every_event_lands_once_through_faults_kills_and_a_triggerer_taken_over(
     print(outcome.row())
     assert outcome.lost == [] and outcome.duplicated == []
     assert outcome.moved is True  # every watcher on the standby
-    assert outcome.killed["triggerers (for good)"] == 1
+    assert outcome.killed["triggerer for good"] == 1
     assert outcome.backend_faulted > 0 and outcome.receiver_faulted > 0  # the faults were there
