@@ -19,16 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired, Required
 from pydantic import AfterValidator, ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict  # pydantic reads only this one on Python 3.11
 
-from ..automations.events import (
-    Event,
-    OnAddArtifactAlias,
-    OnCreateArtifact,
-    OnLinkArtifact,
-    OnRunMetric,
-    OnRunState,
-    OnUnlinkArtifact,
-    TagEvent,
-)
+from ..automations.events import Event, OnUnlinkArtifact, TagEvent
+from .families import stream_of
 from .times import parse_time
 
 Cursor = dict[str, Any]
@@ -138,19 +130,14 @@ Family = Literal["runs", "newest", "aliases", "present", "linked", "tags"]
 def family(event: Event) -> Family:
     """Which cursor shape a poll of ``event`` writes (for one project; a team or organization scope
     keeps one per project)."""
-    if isinstance(event, OnRunMetric | OnRunState):
-        return "runs"
+    stream = stream_of(event)
+    if stream in ("runs", "aliases"):
+        return "runs" if stream == "runs" else "aliases"
+    if stream in ("versions", "links"):
+        return "newest"
     if isinstance(event, TagEvent):
         return "tags"
-    if isinstance(event, OnUnlinkArtifact):
-        return "linked"
-    if isinstance(event, OnAddArtifactAlias):
-        return "aliases"
-    if (isinstance(event, OnCreateArtifact) and event.scope.kind == "collection") or (
-        isinstance(event, OnLinkArtifact) and event.scope.is_registry
-    ):
-        return "newest"
-    return "present"
+    return "linked" if isinstance(event, OnUnlinkArtifact) else "present"
 
 
 @cache

@@ -67,6 +67,7 @@ from ..automations.events import (
 from ..automations.scopes import Scope
 from ..evaluation.mongo import matches
 from .cursors import Cursor, NewestCursor, RunCursor, RunEntry, Tagged
+from .families import Stream, stream_of
 from .times import parse_time, wire_time
 from .transport import Endpoint, Read, T, WandbNotFoundError
 from .wandb import (
@@ -195,24 +196,6 @@ def spec_digest(event: dict[str, Any], since: str | None, rearm: bool) -> str:
 
 def event_id(automation: str, event_type: str, subject: str) -> str:
     return hashlib.sha256(f"{automation}\x1f{event_type}\x1f{subject}".encode()).hexdigest()[:32]
-
-
-Stream = Literal["runs", "versions", "links", "aliases", "members", "portfolios"]
-
-
-def stream_of(event: Event) -> Stream:
-    """What an event family reads: a scope's runs, a collection's newest versions, a registry's newest
-    links, a scope's aliases, or every version (or only the links) of the scope."""
-    if isinstance(event, OnRunMetric | OnRunState):
-        return "runs"
-    if isinstance(event, OnCreateArtifact) and event.scope.kind == "collection":
-        return "versions"  # a registry collection's members are links, made at any time: read them all
-    if isinstance(event, OnLinkArtifact) and event.scope.is_registry:
-        return "links"
-    if isinstance(event, OnAddArtifactAlias):
-        return "aliases"
-    links = isinstance(event, OnLinkArtifact | OnUnlinkArtifact)
-    return "portfolios" if links and event.scope.collection is None else "members"
 
 
 @dataclass(frozen=True)
