@@ -83,6 +83,11 @@ def test_a_finished_script_leaves_its_history_and_a_metric_watch_fires_at_the_st
     wait_for(lambda: _state(server, "ok1") == "finished", "the run finished")  # wandb-core may end it after exit
     (run,) = server.store.query("SELECT last_step FROM run WHERE name='ok1'")
     assert run["last_step"] == 49
+    uploaded = server.store.query(
+        "SELECT f.name, f.body FROM run_file f JOIN run r ON r.id = f.run_id WHERE r.name='ok1'"
+    )
+    files = {row["name"]: bytes(row["body"]) for row in uploaded}  # PUT to the addresses createRunFiles gave
+    assert b"loss" in files["wandb-summary.json"] and "config.yaml" in files
     hook = _hook(server, monkeypatch)
     watch = Watch(OnRunMetric(scope=f"{entity}/p", filter=RunEvent.metric("loss") < 0.05), "low", since="beginning")
     events, _ = hook.run(poll(watch, None))
