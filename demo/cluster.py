@@ -86,6 +86,7 @@ class AirflowCluster:
         }
         self.env.pop("AIRFLOW__CORE__UNIT_TEST_MODE")
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.triggerer_jobs: dict[str, int] = {}  # a triggerer's job id: a kill can aim at the one running a trigger
         self._token: str | None = None
 
     # -- processes -------------------------------------------------------------------------------
@@ -99,6 +100,7 @@ class AirflowCluster:
         for name, args in self.components.items():
             self.launch(name, args)
         wait_for(self._healthy, "Airflow healthy (scheduler, triggerer, dag-processor)", timeout=180)
+        self.triggerer_jobs["triggerer"] = max(self._triggerer_job_ids())
         return self
 
     def launch(self, name: str, args: list[str]) -> None:
@@ -111,12 +113,28 @@ class AirflowCluster:
         self._end([name], sig)
 
     def add_triggerer(self, name: str) -> None:
-        """Start one more triggerer (a standby, when the first already runs every trigger)."""
+        """Start one more triggerer (a standby, when the first already runs every trigger) and wait until
+        it has registered its job."""
+        before = self._triggerer_job_ids()
         self.components[name] = COMPONENTS["triggerer"]
         self.launch(name, self.components[name])
+        self.triggerer_jobs[name] = wait_for(
+            lambda: max(self._triggerer_job_ids() - before, default=None), f"{name} registered", timeout=180
+        )
+
+    def triggerer_named(self, job_id: int) -> str:
+        """The component whose triggerer job is ``job_id`` (a trigger row's ``triggerer_id``)."""
+        names = [name for name, job in self.triggerer_jobs.items() if job == job_id and name in self.procs]
+        if not names:
+            raise LookupError(f"no running triggerer has job {job_id} (known: {self.triggerer_jobs})")
+        return names[0]
 
     def restart(self, name: str) -> None:
+        self.triggerer_jobs.pop(name, None)  # a restarted triggerer registers a new job
         self.launch(name, self.components[name])
+
+    def _triggerer_job_ids(self) -> set[int]:
+        return {int(r[0]) for r in self.sql("SELECT id FROM job WHERE job_type = 'TriggererJob'")}
 
     def stop(self) -> None:
         """SIGTERM to every component at once, then SIGKILL to those still running after 30 s."""

@@ -43,8 +43,7 @@ from demo.postgres import Postgres
 API_KEY = "reliability-key-" + "r" * 24
 HOOK_TIMEOUT, DELIVERY_TIMEOUT = 3.0, 2.0  # seconds: the "timeout" faults answer later than these
 WATCHERS = "FROM trigger WHERE classpath LIKE '%WandbAutomationTrigger'"
-WATCHERS_OWNERS = f"SELECT DISTINCT triggerer_id {WATCHERS}"
-WATCHERS_RUNNING = f"SELECT count(*) {WATCHERS} AND triggerer_id IS NOT NULL"
+WATCHER_OWNERS = f"SELECT triggerer_id {WATCHERS} AND triggerer_id IS NOT NULL"  # one row per running watcher
 
 
 @dataclass(frozen=True)
@@ -223,9 +222,7 @@ def run(scenario: Scenario, *, log: Any = print) -> Outcome:
         receiver = stack.enter_context(Receiver())
         cluster = stack.enter_context(_airflow(scenario, backend, receiver, entity))
         names = [f"a{k}" for k in range(scenario.automations)]
-        wait_for(
-            lambda: cluster.sql(WATCHERS_RUNNING)[0][0] >= len(names), "every watcher running", timeout=900, every=2
-        )
+        wait_for(lambda: len(cluster.sql(WATCHER_OWNERS)) >= len(names), "every watcher running", timeout=900, every=2)
         for i in range(2, scenario.triggerers + 1):  # standbys: Airflow gives them the watchers of a dead one
             cluster.add_triggerer(f"triggerer-{i}")
         log(f"{scenario.name}: {len(names)} watchers running after {time.monotonic() - started:.0f} s")
@@ -276,9 +273,18 @@ def run(scenario: Scenario, *, log: Any = print) -> Outcome:
         stats = backend.admin("GET", "/_local/stats")
         outcome.backend_requests = int(stats["requests"].get("/graphql", 0))
         outcome.backend_faulted = int(sum(n for k, n in stats["requests"].items() if k.startswith("fault:")))
-        if scenario.ha:
-            owners = {int(r[0]) for r in cluster.sql(WATCHERS_OWNERS)}
-            outcome.moved = cluster.sql(WATCHERS_RUNNING)[0][0] >= len(names) and not owners & killed_triggerers
+        if scenario.ha:  # a condition waited on: Airflow may be reassigning a watcher at the moment we look
+
+            def moved() -> bool:
+                owners = [int(r[0]) for r in cluster.sql(WATCHER_OWNERS)]
+                return len(owners) >= len(names) and not set(owners) & killed_triggerers
+
+            try:
+                outcome.moved = wait_for(moved, "every watcher on a living triggerer", timeout=180, every=2)
+            except TimeoutError:
+                outcome.moved = False
+                log(cluster.sql(f"SELECT id, triggerer_id {WATCHERS}"))
+                log(cluster.log_tail(40))
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -286,10 +292,14 @@ def run(scenario: Scenario, *, log: Any = print) -> Outcome:
 def _kill(cluster: AirflowCluster, scenario: Scenario, chance: random.Random, killed: set[int]) -> str:
     """SIGKILL a task's process or a triggerer. With ``ha``, the first kill is the triggerer running the
     watchers, for good (the standby must take them over); otherwise a killed triggerer restarts at once."""
-    if scenario.ha and not killed:
-        (owner,) = {r[0] for r in cluster.sql(WATCHERS_OWNERS)}
-        killed.add(int(owner))
-        cluster.kill("triggerer")  # started first: it took every watcher before the standby started
+    if scenario.ha and not killed:  # the one running the watchers: a standby may have taken them already,
+        # when the first missed its heartbeats on a loaded machine (Airflow's own handover)
+        owners = wait_for(
+            lambda: Counter(int(r[0]) for r in cluster.sql(WATCHER_OWNERS)), "a triggerer running watchers", timeout=60
+        )
+        owner = owners.most_common(1)[0][0]
+        killed.add(owner)
+        cluster.kill(cluster.triggerer_named(owner))
         return "triggerer for good"
     tasks: list[psutil.Process] = []
     if scenario.ha or chance.random() < 0.5:  # a task's process: wait (bounded) for one to be running
