@@ -32,6 +32,7 @@ class LocalWandb:
     :param entity: the viewer's default entity.
     :param startup_timeout: seconds to wait for the server to listen.
     :param query_cache: parsed and validated query texts the server keeps (0: none).
+    :param crash_after: seconds of file-stream silence after which a running run becomes ``crashed``.
     """
 
     def __init__(
@@ -42,8 +43,10 @@ class LocalWandb:
         entity: str | None = None,
         startup_timeout: float = 60.0,
         query_cache: int = 512,
+        crash_after: float = 300.0,
     ) -> None:
         self.db = str(db)
+        self.crash_after = crash_after
         self.api_key = api_key
         self.entity = entity
         self.query_cache = query_cache
@@ -66,6 +69,8 @@ class LocalWandb:
             self.api_key,
             "--query-cache",
             str(self.query_cache),
+            "--crash-after",
+            str(self.crash_after),
         ]
         if self.entity:
             cmd += ["--entity", self.entity]

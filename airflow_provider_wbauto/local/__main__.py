@@ -31,7 +31,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"error: --fault: {exc}", file=sys.stderr)
         return 2
     state = ServerState(
-        store=store, api_keys=frozenset(keys), default_entity=args.entity, faults=faults, query_cache=args.query_cache
+        store=store,
+        api_keys=frozenset(keys),
+        default_entity=args.entity,
+        faults=faults,
+        query_cache=args.query_cache,
+        crash_after=args.crash_after,
     )
     config = uvicorn.Config(create_app(state), host=args.host, port=args.port, log_level=args.log_level)
 
@@ -70,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--fixture", action="append", default=[], help="JSON fixture to load at start")
     serve.add_argument("--fault", action="append", default=[], help='fault rule as JSON, e.g. {"mode":"status"}')
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument(
+        "--crash-after", type=float, default=300.0, help="seconds of file-stream silence after which a run is crashed"
+    )
     serve.add_argument(
         "--query-cache", type=int, default=512, help="parsed and validated query texts kept (0: none, a baseline)"
     )

@@ -729,6 +729,20 @@ def run_events(run: Node, info: Any, samples: int | None = None) -> list[str]:
 # -- Mutations ---------------------------------------------------------------------------------------------
 
 
+def m_create_run_files(_: Any, info: Any, input: dict[str, Any]) -> Node:
+    """Upload addresses of the run's files on this server itself; the SDK PUTs to them without an
+    Authorization header, so each carries a token (``upload_url``) that only this server can make."""
+    entity, project, run = input["entityName"], input["projectName"], input["runName"]
+    pk = _store(info).run_pk(entity, project, run)
+    upload_url = info.context["upload_url"]
+    return {
+        "runID": gid("Run", pk),
+        "uploadHeaders": [],
+        "files": [{"name": name, "uploadUrl": upload_url(entity, project, run, name)} for name in input["files"]],
+        "clientMutationId": input.get("clientMutationId"),
+    }
+
+
 def m_upsert_bucket(_: Any, info: Any, input: dict[str, Any]) -> Node:
     store = _store(info)
     entity = input.get("entityName") or info.context.get("default_entity")
@@ -895,6 +909,7 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "addAliases": m_add_aliases,
         "deleteAliases": m_delete_aliases,
         "updateArtifact": m_update_artifact,
+        "createRunFiles": m_create_run_files,
         "createArtifactCollectionTagAssignments": m_add_collection_tags,
         "deleteArtifactCollectionTagAssignments": m_delete_collection_tags,
         "updateArtifactSequence": m_update_collection("Sequence"),

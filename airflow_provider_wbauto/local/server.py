@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import functools
+import hashlib
+import hmac
 import json
+import logging
 import random
 import secrets
+import urllib.parse
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -92,6 +97,8 @@ class ServerState:
     sent: Counter[str] = field(default_factory=Counter)  # response body bytes per path
     query_cache: int = 512  # parsed and validated query texts kept (0: parse and validate each request)
     limits: Limits = field(default_factory=Limits)
+    crash_after: float = 300.0  # seconds of file-stream silence after which a running run is crashed
+    upload_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # signs upload addresses
     chance: random.Random = field(default_factory=random.Random)  # for faults with a rate
 
     def take_fault(self, path: str) -> Fault | None:
@@ -218,6 +225,23 @@ def _refused(status: int, message: str) -> Response:
     return JSONResponse({"errors": [{"message": message}]}, status_code=status)
 
 
+STREAM_BYTES, FILE_BYTES = 16 << 20, 256 << 20  # a file_stream request (the SDK caps at ~10 MiB); a run file
+log = logging.getLogger("wbauto.local")
+
+
+def _upload_token(state: ServerState, *parts: str) -> str:
+    return hmac.new(state.upload_key, "/".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+async def _sweep_crashed(state: ServerState) -> None:
+    """Runs whose SDK went silent (a killed process sends nothing more) become crashed, as on W&B."""
+    while True:
+        await asyncio.sleep(max(0.2, min(5.0, state.crash_after / 4)))
+        crashed = await run_in_threadpool(state.store.crash_silent, state.crash_after)
+        if crashed:
+            log.info("runs crashed after %.0f s of silence: %s", state.crash_after, ", ".join(crashed))
+
+
 def create_app(state: ServerState) -> Starlette:
     schema = resolvers.build()
     check = _checker(schema, state.query_cache)
@@ -255,14 +279,61 @@ def create_app(state: ServerState) -> Starlette:
             query, variables, operation = _graphql_request(await _body(request, state.limits.body_bytes))
         except BadRequest as exc:
             return _refused(exc.status, str(exc))
-        context = {"store": state.store, "default_entity": state.default_entity}
+        base = str(request.base_url).rstrip("/")
+
+        def upload_url(entity: str, project: str, run: str, name: str) -> str:
+            token, path = (
+                _upload_token(state, entity, project, run, name),
+                "/".join(map(_quoted, (entity, project, run))),
+            )
+            return f"{base}/_local/files/{token}/{path}/{_quoted(name, safe='/')}"
+
+        context = {"store": state.store, "default_entity": state.default_entity, "upload_url": upload_url}
         data, errors, status = await run_in_threadpool(run, query, variables, operation, context)
+        if data is None and errors:  # e.g. an operation this server does not serve: say so where it runs
+            log.warning("GraphQL operation %s not served: %s", operation or "(unnamed)", errors[0].message)
         payload: dict[str, Any] = {"data": data}
         if errors:
             payload["errors"] = [_error(e) for e in errors]
         body_out = _dumps(payload)
         state.sent[request.url.path] += len(body_out)
         return Response(body_out, media_type="application/json", status_code=status)
+
+    async def file_stream(request: Request) -> Response:
+        """The SDK's run stream: history, summary, heartbeat and the run's end (``Store.stream``)."""
+        state.stats["/files/file_stream"] += 1
+        if not _authorized(request, state.api_keys):
+            return unauthorized()
+        faulted = await _apply_fault(request, state)
+        if faulted is not None:
+            return faulted
+        p = request.path_params
+        try:
+            body = json.loads(await _body(request, STREAM_BYTES) or b"{}")
+            if not isinstance(body, dict):
+                raise BadRequest(400, "the body must be a JSON object")
+            await run_in_threadpool(state.store.stream, p["entity"], p["project"], p["run"], body)
+        except BadRequest as exc:
+            return _refused(exc.status, str(exc))
+        except ValueError as exc:  # not JSON (StoreError is one too)
+            missing = "does not exist" in str(exc)
+            return _refused(404 if missing else 400, str(exc))
+        return JSONResponse({})
+
+    async def run_file(request: Request) -> Response:
+        """A run file the SDK PUTs to the address ``createRunFiles`` gave, authorised by its token."""
+        p = request.path_params
+        expected = _upload_token(state, p["entity"], p["project"], p["run"], p["name"])
+        if not secrets.compare_digest(p["token"], expected):
+            return _refused(403, "this upload address was not given by this server")
+        try:
+            body = await _body(request, FILE_BYTES)
+            await run_in_threadpool(state.store.put_run_file, p["entity"], p["project"], p["run"], p["name"], body)
+        except BadRequest as exc:
+            return _refused(exc.status, str(exc))
+        except StoreError as exc:
+            return _refused(404, str(exc))
+        return Response(status_code=200)
 
     async def faults_endpoint(request: Request) -> Response:
         if not _authorized(request, state.api_keys):
@@ -296,14 +367,29 @@ def create_app(state: ServerState) -> Starlette:
                 return faulted
         return JSONResponse({"error": "not found"}, status_code=404)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_sweep_crashed(state))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/graphql", graphql_endpoint, methods=["POST"]),
+            Route("/files/{entity}/{project}/{run}/file_stream", file_stream, methods=["POST"]),
+            Route("/_local/files/{token}/{entity}/{project}/{run}/{name:path}", run_file, methods=["PUT"]),
             Route("/_local/faults", faults_endpoint, methods=["GET", "POST", "DELETE"]),
             Route("/_local/stats", stats_endpoint, methods=["GET", "DELETE"]),
             Route("/{path:path}", not_found, methods=["GET", "POST", "PUT"]),
-        ]
+        ],
     )
+
+
+def _quoted(text: str, safe: str = "") -> str:
+    return urllib.parse.quote(text, safe=safe)
 
 
 def _error(error: GraphQLError) -> dict[str, Any]:

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS run (
     config TEXT NOT NULL DEFAULT '{}', summary TEXT NOT NULL DEFAULT '{}',
     history_keys TEXT NOT NULL DEFAULT '{}', last_step INTEGER NOT NULL DEFAULT -1,
     history_line_count INTEGER NOT NULL DEFAULT 0, group_name TEXT, job_type TEXT, notes TEXT,
-    UNIQUE (project_id, name));
+    streamed INTEGER NOT NULL DEFAULT 0, UNIQUE (project_id, name));
 CREATE INDEX IF NOT EXISTS run_by_heartbeat ON run (project_id, heartbeat_at);
 CREATE TABLE IF NOT EXISTS history (
     run_id INTEGER NOT NULL, step INTEGER NOT NULL, row TEXT NOT NULL,
@@ -58,6 +58,9 @@ CREATE TABLE IF NOT EXISTS alias (
     artifact_id INTEGER NOT NULL REFERENCES artifact(id), alias TEXT NOT NULL,
     created_at TEXT NOT NULL, UNIQUE (collection_id, alias));
 CREATE INDEX IF NOT EXISTS alias_by_artifact ON alias (artifact_id);
+CREATE TABLE IF NOT EXISTS run_file (
+    run_id INTEGER NOT NULL REFERENCES run(id), name TEXT NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY (run_id, name));
 """
 
 REGISTRY_PREFIX = "wandb-registry-"
@@ -123,6 +126,23 @@ def _wrap_config(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v if isinstance(v, dict) and "value" in v else {"value": v} for k, v in config.items()}
 
 
+def _content(files: dict[str, Any], name: str) -> list[Any]:
+    lines = (files.get(name) or {}).get("content") or []
+    if not isinstance(lines, list):
+        raise StoreError(f"files.{name}.content must be a list of lines")
+    return lines
+
+
+def _stream_line(line: Any, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(line) if isinstance(line, str) else None
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise StoreError(f"a line of {name} is not a JSON object")
+    return value
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -143,6 +163,8 @@ class Store:
         columns = {row["name"] for row in self._db.execute("PRAGMA table_info(collection)")}
         if "tags" not in columns:  # a database made before collections had tags
             self._db.execute("ALTER TABLE collection ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'")
+        if "streamed" not in {row["name"] for row in self._db.execute("PRAGMA table_info(run)")}:
+            self._db.execute("ALTER TABLE run ADD COLUMN streamed INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self._db.close()
@@ -297,6 +319,53 @@ class Store:
 
     def set_state(self, entity: str, project: str, run_id: str, state: str) -> None:
         self.upsert_run(entity, project, run_id, state=state)
+
+    def stream(self, entity: str, project: str, run_id: str, body: dict[str, Any]) -> None:
+        """One ``file_stream`` request of the ``wandb`` SDK: history lines appended in step order (lines
+        re-sent after a retry are steps already stored, and are skipped), the summary replaced, the
+        heartbeat moved, and ``complete`` with ``exitcode`` ending the run (0: finished, else failed).
+        Console output and system metrics are accepted and not kept. A ``StoreError`` names what is wrong."""
+        files = body.get("files")
+        files = {} if files is None else files
+        if not isinstance(files, dict) or not all(isinstance(f, dict) for f in files.values()):
+            raise StoreError("files must be an object of {name: {offset, content}}")
+        rows = [_stream_line(line, "wandb-history.jsonl") for line in _content(files, "wandb-history.jsonl")]
+        summary = [_stream_line(line, "wandb-summary.json") for line in _content(files, "wandb-summary.json")]
+        complete, exitcode = body.get("complete"), body.get("exitcode")
+        if complete is not None and (not isinstance(complete, bool) or (complete and type(exitcode) is not int)):
+            raise StoreError("complete must be a boolean, sent with an integer exitcode")
+        with self.transaction() as db:
+            pk = self.run_pk(entity, project, run_id)
+            last = int(db.execute("SELECT last_step FROM run WHERE id=?", (pk,)).fetchone()["last_step"])
+            new = [row for row in rows if not isinstance(row.get("_step"), int) or row["_step"] > last]
+            if new:
+                self.log(entity, project, run_id, new)
+            sets: dict[str, Any] = {"heartbeat_at": now_iso(), "streamed": 1}
+            if summary:
+                sets["summary"] = json.dumps(summary[-1], allow_nan=True)
+            if complete:
+                sets["state"] = "finished" if exitcode == 0 else "failed"
+            cols = ", ".join(f"{k}=?" for k in sets)
+            db.execute(f"UPDATE run SET {cols} WHERE id=?", (*sets.values(), pk))
+
+    def put_run_file(self, entity: str, project: str, run_id: str, name: str, body: bytes) -> None:
+        """A run file the SDK uploaded (``config.yaml``, ``output.log``, ...), kept whole."""
+        with self.transaction() as db:
+            pk = self.run_pk(entity, project, run_id)
+            db.execute("INSERT OR REPLACE INTO run_file (run_id, name, body) VALUES (?, ?, ?)", (pk, name, body))
+
+    def crash_silent(self, silence: float) -> list[str]:
+        """Mark ``crashed`` the streaming runs still ``running`` whose stream has been silent for
+        ``silence`` seconds (the SDK sends at least a heartbeat every 30 s while its process lives, and
+        nothing once it is killed), as W&B does; returns their ids."""
+        cutoff = iso(datetime.fromtimestamp(time.time() - silence, UTC))
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT id, name FROM run WHERE streamed=1 AND state='running' AND heartbeat_at < ?", (cutoff,)
+            ).fetchall()
+            for row in rows:
+                db.execute("UPDATE run SET state='crashed' WHERE id=?", (row["id"],))
+        return [str(row["name"]) for row in rows]
 
     # -- artifacts -----------------------------------------------------------------------------
 

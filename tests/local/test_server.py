@@ -563,3 +563,40 @@ def test_a_fault_with_a_rate_takes_that_share_of_requests(backend: LocalWandb) -
     backend.inject(mode="status", status=500, count=None, rate=0.3)
     codes = [gql(backend, "{ viewer { id } }").status_code for _ in range(200)]
     assert set(codes) == {200, 500} and 30 <= codes.count(500) <= 90  # 60 expected; far tails excluded
+
+
+def test_an_operation_not_served_is_a_graphql_error_naming_it(backend: LocalWandb) -> None:
+    query = "mutation CreateArtifact($x: String) { createArtifact(input: {name: $x}) { artifact { id } } }"
+    body = gql(backend, query, x="m").json()
+    assert (
+        body["data"] is None
+        and "Cannot query field 'createArtifact' on type 'Mutation'" in body["errors"][0]["message"]
+    )
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize(
+    ("body", "status", "said"),
+    [
+        (b"[]", 400, "the body must be a JSON object"),
+        (b"{not json", 400, "Expecting property name"),
+        (b'{"files": []}', 400, "files must be an object"),
+        (b'{"files": {"wandb-history.jsonl": {"offset": 0, "content": ["not json"]}}}', 400, "is not a JSON object"),
+        (b'{"complete": "yes", "exitcode": 0}', 400, "complete must be a boolean"),
+    ],
+)
+def test_a_bad_file_stream_body_is_a_400_and_changes_nothing(
+    backend: LocalWandb, entity: str, body: bytes, status: int, said: str
+) -> None:
+    backend.store.upsert_run(entity, "p", "r")
+    response = httpx.post(f"{backend.url}/files/{entity}/p/r/file_stream", content=body, auth=("api", API_KEY))
+    assert response.status_code == status and said in response.text
+    (run,) = backend.store.query(
+        "SELECT state, last_step FROM run WHERE id=?", [backend.store.run_pk(entity, "p", "r")]
+    )
+    assert (run["state"], run["last_step"]) == ("running", -1)
+    missing = httpx.post(f"{backend.url}/files/{entity}/p/nope/file_stream", json={}, auth=("api", API_KEY))
+    assert missing.status_code == 404 and "does not exist" in missing.text
+    assert httpx.post(f"{backend.url}/files/{entity}/p/r/file_stream", json={}).status_code == 401
+    forged = httpx.put(f"{backend.url}/_local/files/{'0' * 32}/{entity}/p/r/config.yaml", content=b"x")
+    assert forged.status_code == 403
