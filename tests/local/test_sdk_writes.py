@@ -1,7 +1,6 @@
 """The real ``wandb`` SDK writes into the local backend: a training script in a subprocess (online mode,
-``WANDB_BASE_URL`` at the server) logs metrics, and its runs end finished or (killed) crashed, with
-their history readable through the hook and seen by the provider's polls. (A script that raises ends
-``failed`` when run alone, but not always under the whole suite's load: left out until understood.)"""
+``WANDB_BASE_URL`` at the server) logs metrics, and its runs end finished, failed or (killed) crashed,
+with their history readable through the hook and seen by the provider's polls."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_wbauto.automations import OnRunMetric, RunEvent
+from airflow_provider_wbauto.automations import OnRunMetric, OnRunState, RunEvent
 from airflow_provider_wbauto.hooks.wandb import WandbHook
 from airflow_provider_wbauto.hooks.watch import Watch, poll
 from airflow_provider_wbauto.local import LocalWandb
@@ -49,7 +48,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWandb]:
 def train(server: LocalWandb, entity: str, run: str, how: str, tmp: Path) -> subprocess.Popen[str]:
     (tmp / "train.py").write_text(textwrap.dedent(SCRIPT))
     env = {
-        **os.environ,
+        # never WANDB_SERVICE: a wandb-core this process started (wandb.Api does) would take the script's
+        # run, outlive it, and hold this process's exit waiting on a stream that never ends
+        **{k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"},
         "WANDB_BASE_URL": server.url,
         "WANDB_API_KEY": API_KEY,
         "WANDB_MODE": "online",
@@ -94,6 +95,21 @@ def test_a_finished_script_leaves_its_history_and_a_metric_watch_fires_at_the_st
     events, _ = hook.run(poll(watch, None))
     assert [(e["run_id"], e["step"], e["run_name"]) for e in events] == [("ok1", 20, "train-ok1")]  # 1/21 < 0.05
     assert events[0]["metric_value"] == pytest.approx(1 / 21)
+
+
+@pytest.mark.timeout(300)
+def test_a_script_that_raises_ends_failed_and_a_state_watch_fires(
+    server: LocalWandb, entity: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = _hook(server, monkeypatch)
+    watch = Watch(OnRunState(scope=f"{entity}/p", filter=RunEvent.state == "FAILED"), "failed")
+    _, cursor = hook.run(poll(watch, None))
+    proc = train(server, entity, "bad1", "raise", tmp_path)
+    out, _ = proc.communicate(timeout=240)
+    assert proc.returncode != 0 and "diverged" in out
+    wait_for(lambda: _state(server, "bad1") == "failed", "the run failed")
+    events, _ = hook.run(poll(watch, cursor))
+    assert [(e["run_id"], e["run_state"]) for e in events] == [("bad1", "failed")]
 
 
 @pytest.mark.timeout(300)
