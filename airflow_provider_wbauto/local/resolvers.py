@@ -10,10 +10,9 @@ import base64
 import json
 import sqlite3
 from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
-from graphql import GraphQLSchema, OperationType, build_schema
+from graphql import OperationType
 
 from .mongo_sql import artifact_field, compile_filter, run_field
 from .store import Store, StoreError, gid, parse_gid
@@ -731,14 +730,14 @@ def run_events(run: Node, info: Any, samples: int | None = None) -> list[str]:
 
 def m_create_run_files(_: Any, info: Any, input: dict[str, Any]) -> Node:
     """Upload addresses of the run's files on this server itself; the SDK PUTs to them without an
-    Authorization header, so each carries a token (``upload_url``) that only this server can make."""
+    Authorization header, so each carries a token (``signed``) that only this server can make."""
     entity, project, run = input["entityName"], input["projectName"], input["runName"]
     pk = _store(info).run_pk(entity, project, run)
-    upload_url = info.context["upload_url"]
+    signed = info.context["signed"]
     return {
         "runID": gid("Run", pk),
         "uploadHeaders": [],
-        "files": [{"name": name, "uploadUrl": upload_url(entity, project, run, name)} for name in input["files"]],
+        "files": [{"name": n, "uploadUrl": signed("PUT", "files", entity, project, run, n)} for n in input["files"]],
         "clientMutationId": input.get("clientMutationId"),
     }
 
@@ -960,14 +959,3 @@ _COLLECTION_FIELDS: dict[str, Callable[..., Any]] = {
 }
 RESOLVERS["ArtifactSequence"] = {**_COLLECTION_FIELDS, "latestArtifact": sequence_latest}
 RESOLVERS["ArtifactPortfolio"] = dict(_COLLECTION_FIELDS)
-
-
-def build() -> GraphQLSchema:
-    """The executable schema: ``schema.graphql`` with the resolvers above attached."""
-    sdl = resources.files(__package__).joinpath("schema.graphql").read_text()
-    schema = build_schema(sdl)
-    for type_name, fields in RESOLVERS.items():
-        gql_type = schema.get_type(type_name)
-        for field_name, resolver in fields.items():
-            gql_type.fields[field_name].resolve = resolver  # type: ignore[union-attr]
-    return schema

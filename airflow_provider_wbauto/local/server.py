@@ -47,7 +47,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import resolvers
+from . import contents, schema
 from .limits import LimitError, Limits
 from .limits import check as within_limits
 from .store import Store, StoreError
@@ -229,8 +229,59 @@ STREAM_BYTES, FILE_BYTES = 16 << 20, 256 << 20  # a file_stream request (the SDK
 log = logging.getLogger("wbauto.local")
 
 
-def _upload_token(state: ServerState, *parts: str) -> str:
-    return hmac.new(state.upload_key, "/".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
+def _address_token(state: ServerState, method: str, kind: str, *parts: str) -> str:
+    """What makes an address this server signs (the SDK sends no Authorization header to them): one
+    method, one kind, one target; a download address cannot upload."""
+    message = json.dumps([method, kind, *parts]).encode()
+    return hmac.new(state.upload_key, message, hashlib.sha256).hexdigest()[:32]
+
+
+Upload = Callable[[Store, list[str], bytes], dict[str, str]]  # -> response headers
+Download = Callable[[Store, list[str]], bytes]
+
+
+def _artifact_pk(text: str) -> int:
+    if not text.isdigit():
+        raise StoreError(f"artifact {text!r} does not exist")
+    return int(text)
+
+
+def _put_run_file(store: Store, parts: list[str], body: bytes) -> dict[str, str]:
+    entity, project, run, name = parts
+    store.put_run_file(entity, project, run, name, body)
+    return {}
+
+
+def _put_blob(store: Store, parts: list[str], body: bytes) -> dict[str, str]:
+    contents.put_blob(store, parts[0], body)
+    return {}
+
+
+def _put_manifest(store: Store, parts: list[str], body: bytes) -> dict[str, str]:
+    contents.put_manifest(store, _artifact_pk(parts[0]), body)
+    return {}
+
+
+def _put_part(store: Store, parts: list[str], body: bytes) -> dict[str, str]:
+    upload, number = parts
+    if not number.isdigit():
+        raise StoreError(f"part number {number!r} is not a number")
+    return {"ETag": f'"{contents.put_part(store, upload, int(number), body)}"'}  # S3's answer: the part's MD5
+
+
+# The addresses this server signs, by kind: the parts of their path, and what a PUT or a GET does.
+SIGNED_PARTS = {"files": ("entity", "project", "run", "name"), "blobs": ("md5",), "manifests": ("artifact",),
+                "parts": ("upload", "part")}  # fmt: skip
+UPLOADS: dict[str, Upload] = {
+    "files": _put_run_file,
+    "blobs": _put_blob,
+    "manifests": _put_manifest,
+    "parts": _put_part,
+}
+DOWNLOADS: dict[str, Download] = {
+    "blobs": lambda store, parts: contents.blob(store, parts[0]),
+    "manifests": lambda store, parts: contents.manifest_body(store, _artifact_pk(parts[0])),
+}
 
 
 async def _sweep_crashed(state: ServerState) -> None:
@@ -243,8 +294,8 @@ async def _sweep_crashed(state: ServerState) -> None:
 
 
 def create_app(state: ServerState) -> Starlette:
-    schema = resolvers.build()
-    check = _checker(schema, state.query_cache)
+    executable = schema.build()
+    check = _checker(executable, state.query_cache)
 
     def run(query: str, variables: dict[str, Any], operation: str | None, context: dict[str, Any]) -> Any:
         """``(data, errors, status)``: GraphQL errors come with 200, as from W&B; a query past a limit
@@ -257,7 +308,7 @@ def create_app(state: ServerState) -> Starlette:
         except LimitError as exc:
             return None, [GraphQLError(str(exc))], 400
         result = execute_sync(
-            schema, document, variable_values=variables, operation_name=operation, context_value=context
+            executable, document, variable_values=variables, operation_name=operation, context_value=context
         )
         return result.data, result.errors, 200
 
@@ -281,14 +332,11 @@ def create_app(state: ServerState) -> Starlette:
             return _refused(exc.status, str(exc))
         base = str(request.base_url).rstrip("/")
 
-        def upload_url(entity: str, project: str, run: str, name: str) -> str:
-            token, path = (
-                _upload_token(state, entity, project, run, name),
-                "/".join(map(_quoted, (entity, project, run))),
-            )
-            return f"{base}/_local/files/{token}/{path}/{_quoted(name, safe='/')}"
+        def signed(method: str, kind: str, *parts: str) -> str:
+            path = "/".join(_quoted(part) for part in parts)
+            return f"{base}/_local/{kind}/{_address_token(state, method, kind, *parts)}/{path}"
 
-        context = {"store": state.store, "default_entity": state.default_entity, "upload_url": upload_url}
+        context = {"store": state.store, "default_entity": state.default_entity, "signed": signed}
         data, errors, status = await run_in_threadpool(run, query, variables, operation, context)
         if data is None and errors:  # e.g. an operation this server does not serve: say so where it runs
             log.warning("GraphQL operation %s not served: %s", operation or "(unnamed)", errors[0].message)
@@ -320,20 +368,25 @@ def create_app(state: ServerState) -> Starlette:
             return _refused(404 if missing else 400, str(exc))
         return JSONResponse({})
 
-    async def run_file(request: Request) -> Response:
-        """A run file the SDK PUTs to the address ``createRunFiles`` gave, authorised by its token."""
-        p = request.path_params
-        expected = _upload_token(state, p["entity"], p["project"], p["run"], p["name"])
-        if not secrets.compare_digest(p["token"], expected):
-            return _refused(403, "this upload address was not given by this server")
+    async def signed_transfer(request: Request) -> Response:
+        """A PUT or GET of an address this server signed: run files, artifact files and manifests, the
+        parts of a multipart upload (the SDK sends no Authorization header there; the token authorises)."""
+        kind = request.url.path.split("/")[2]
+        parts = [request.path_params[name] for name in SIGNED_PARTS[kind]]
+        expected = _address_token(state, request.method, kind, *parts)
+        if not secrets.compare_digest(request.path_params["token"], expected):
+            return _refused(403, "this address was not given by this server")
         try:
-            body = await _body(request, FILE_BYTES)
-            await run_in_threadpool(state.store.put_run_file, p["entity"], p["project"], p["run"], p["name"], body)
+            if request.method == "GET":
+                body = await run_in_threadpool(DOWNLOADS[kind], state.store, parts)
+                return Response(body, media_type="application/octet-stream")
+            content = await _body(request, FILE_BYTES)
+            headers = await run_in_threadpool(UPLOADS[kind], state.store, parts, content)
         except BadRequest as exc:
             return _refused(exc.status, str(exc))
         except StoreError as exc:
-            return _refused(404, str(exc))
-        return Response(status_code=200)
+            return _refused(404 if request.method == "GET" else 400, str(exc))
+        return Response(status_code=200, headers=headers)
 
     async def faults_endpoint(request: Request) -> Response:
         if not _authorized(request, state.api_keys):
@@ -380,7 +433,10 @@ def create_app(state: ServerState) -> Starlette:
         routes=[
             Route("/graphql", graphql_endpoint, methods=["POST"]),
             Route("/files/{entity}/{project}/{run}/file_stream", file_stream, methods=["POST"]),
-            Route("/_local/files/{token}/{entity}/{project}/{run}/{name:path}", run_file, methods=["PUT"]),
+            Route("/_local/files/{token}/{entity}/{project}/{run}/{name:path}", signed_transfer, methods=["PUT"]),
+            Route("/_local/blobs/{token}/{md5}", signed_transfer, methods=["PUT", "GET"]),
+            Route("/_local/manifests/{token}/{artifact}", signed_transfer, methods=["PUT", "GET"]),
+            Route("/_local/parts/{token}/{upload}/{part}", signed_transfer, methods=["PUT"]),
             Route("/_local/faults", faults_endpoint, methods=["GET", "POST", "DELETE"]),
             Route("/_local/stats", stats_endpoint, methods=["GET", "DELETE"]),
             Route("/{path:path}", not_found, methods=["GET", "POST", "PUT"]),

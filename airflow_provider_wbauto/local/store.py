@@ -61,7 +61,28 @@ CREATE INDEX IF NOT EXISTS alias_by_artifact ON alias (artifact_id);
 CREATE TABLE IF NOT EXISTS run_file (
     run_id INTEGER NOT NULL REFERENCES run(id), name TEXT NOT NULL, body BLOB NOT NULL,
     PRIMARY KEY (run_id, name));
+CREATE TABLE IF NOT EXISTS blob (md5 TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS upload_part (
+    upload_id TEXT NOT NULL, part INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (upload_id, part));
+CREATE TABLE IF NOT EXISTS artifact_manifest (
+    artifact_id INTEGER PRIMARY KEY REFERENCES artifact(id), digest TEXT NOT NULL, type TEXT NOT NULL,
+    body BLOB, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS artifact_file (
+    artifact_id INTEGER NOT NULL REFERENCES artifact(id), name TEXT NOT NULL, md5 TEXT NOT NULL,
+    size INTEGER NOT NULL, PRIMARY KEY (artifact_id, name));
+CREATE TABLE IF NOT EXISTS artifact_use (
+    run_id INTEGER NOT NULL REFERENCES run(id), artifact_id INTEGER NOT NULL REFERENCES artifact(id),
+    used_as TEXT, PRIMARY KEY (run_id, artifact_id));
 """
+ADDED_COLUMNS = {  # columns newer than a database file may be: added when it is opened
+    "collection": {"tags": "TEXT NOT NULL DEFAULT '[]'"},
+    "run": {"streamed": "INTEGER NOT NULL DEFAULT 0"},
+    "artifact": {
+        "pending_aliases": "TEXT NOT NULL DEFAULT '[]'",  # what createArtifact asked for, applied at commit
+        "size": "INTEGER NOT NULL DEFAULT 0",
+        "file_count": "INTEGER NOT NULL DEFAULT 0",
+    },
+}
 
 REGISTRY_PREFIX = "wandb-registry-"
 RUN_STATES = ("running", "finished", "failed", "crashed", "killed", "preempting", "preempted", "pending")
@@ -160,11 +181,11 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
-        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(collection)")}
-        if "tags" not in columns:  # a database made before collections had tags
-            self._db.execute("ALTER TABLE collection ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'")
-        if "streamed" not in {row["name"] for row in self._db.execute("PRAGMA table_info(run)")}:
-            self._db.execute("ALTER TABLE run ADD COLUMN streamed INTEGER NOT NULL DEFAULT 0")
+        for table, added in ADDED_COLUMNS.items():
+            columns = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for column, ddl in added.items():
+                if column not in columns:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
 
     def close(self) -> None:
         self._db.close()
@@ -395,6 +416,7 @@ class Store:
         created_at: str | None = None,
         state: str = "COMMITTED",
         description: str | None = None,
+        digest: str | None = None,
     ) -> int:
         """Log a new version of a source collection; ``latest`` moves to it, as W&B does."""
         if state not in ("PENDING", "COMMITTED", "DELETED"):
@@ -412,7 +434,7 @@ class Store:
                     cid,
                     index,
                     state,
-                    f"{cid:08x}{index:024x}",
+                    digest or f"{cid:08x}{index:024x}",
                     json.dumps(metadata or {}),
                     description,
                     stamp,
@@ -428,13 +450,52 @@ class Store:
             self.add_aliases(aid, cid, wanted)
             return aid
 
-    def commit_version(self, artifact_id: int) -> None:
+    def log_version(
+        self,
+        entity: str,
+        project: str,
+        collection: str,
+        *,
+        type: str,
+        digest: str,
+        aliases: Sequence[str] = (),
+        metadata: dict[str, Any] | None = None,
+        description: str | None = None,
+        dedupe: bool = True,
+    ) -> int:
+        """``createArtifact``: a pending version whose aliases wait for its commit. With ``dedupe``, when
+        the latest committed version has the same digest it is that version, given the aliases at once
+        (the SDK then uploads nothing), as W&B does."""
         with self.transaction() as db:
-            row = db.execute("SELECT sequence_id FROM artifact WHERE id=?", (artifact_id,)).fetchone()
+            cid = self.collection(entity, project, collection, type=type)
+            if dedupe:
+                same = db.execute(
+                    "SELECT a.id FROM alias l JOIN artifact a ON a.id=l.artifact_id WHERE l.collection_id=?"
+                    " AND l.alias='latest' AND a.digest=? AND a.state='COMMITTED'",
+                    (cid, digest),
+                ).fetchone()
+                if same is not None:
+                    self.add_aliases(int(same["id"]), cid, list(aliases))
+                    return int(same["id"])
+            aid = self.create_version(
+                entity, project, collection, type=type, state="PENDING", digest=digest, metadata=metadata,
+                description=description,
+            )  # fmt: skip
+            db.execute("UPDATE artifact SET pending_aliases=? WHERE id=?", (json.dumps(list(aliases)), aid))
+            return aid
+
+    def commit_version(self, artifact_id: int) -> None:
+        """A pending version committed: ``latest`` and the aliases it was logged with move to it."""
+        with self.transaction() as db:
+            row = db.execute("SELECT sequence_id, pending_aliases FROM artifact WHERE id=?", (artifact_id,)).fetchone()
             if row is None:
                 raise StoreError(f"artifact {artifact_id} does not exist")
-            db.execute("UPDATE artifact SET state='COMMITTED', updated_at=? WHERE id=?", (now_iso(), artifact_id))
-            self.add_aliases(artifact_id, int(row["sequence_id"]), ["latest"])
+            db.execute(
+                "UPDATE artifact SET state='COMMITTED', pending_aliases='[]', updated_at=? WHERE id=?",
+                (now_iso(), artifact_id),
+            )
+            aliases = ["latest", *json.loads(row["pending_aliases"])]
+            self.add_aliases(artifact_id, int(row["sequence_id"]), list(dict.fromkeys(aliases)))
 
     def version_id(self, entity: str, project: str, collection: str, version: str) -> int:
         """The artifact id behind ``collection:vN`` or ``collection:alias`` (sequence or portfolio)."""

@@ -494,13 +494,13 @@ def test_a_page_of_members_costs_a_few_statements_whatever_its_length(tmp_path: 
     from graphql import execute_sync
 
     from airflow_provider_wbauto.hooks.wandb import MEMBERSHIPS_QUERY  # what the hook sends
-    from airflow_provider_wbauto.local import resolvers
+    from airflow_provider_wbauto.local import schema as local_schema
     from airflow_provider_wbauto.local.server import _checker
 
     store = Store(str(tmp_path / "w.db"))
     for i in range(100):
         store.create_version("acme", "p", "model", aliases=[f"a{i}"])
-    schema = resolvers.build()
+    schema = local_schema.build()
     check = _checker(schema, 8)
     statements: list[str] = []
     store._db.set_trace_callback(statements.append)
@@ -566,11 +566,11 @@ def test_a_fault_with_a_rate_takes_that_share_of_requests(backend: LocalWandb) -
 
 
 def test_an_operation_not_served_is_a_graphql_error_naming_it(backend: LocalWandb) -> None:
-    query = "mutation CreateArtifact($x: String) { createArtifact(input: {name: $x}) { artifact { id } } }"
+    query = "mutation Alert($x: String) { notifyScriptableRunAlert(input: {title: $x}) { success } }"
     body = gql(backend, query, x="m").json()
     assert (
         body["data"] is None
-        and "Cannot query field 'createArtifact' on type 'Mutation'" in body["errors"][0]["message"]
+        and "Cannot query field 'notifyScriptableRunAlert' on type 'Mutation'" in body["errors"][0]["message"]
     )
 
 
