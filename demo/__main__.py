@@ -6,12 +6,15 @@ in a temporary ``AIRFLOW_HOME``. Plays a training and model-registry story phase
 each delivery as it arrives (checking webhook signatures), then reports per automation: the events,
 when each happened, when its action was done, and the latency. Exits 1 if an expected delivery is
 missing; ``--keep`` leaves Airflow and the backend up (the UI address and login are printed).
+``--train`` tells the story with real training scripts instead (``demo/train.py``: the real ``wandb``
+SDK writing to the backend, as a user's own script would).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -29,10 +32,11 @@ from airflow_provider_wbauto.local.receiver import Receiver
 from airflow_provider_wbauto.tables import aligned
 
 from .cluster import AirflowCluster, wait_for
-from .scenario import ENTITY, PROJECT, REGISTRY, phases
+from .scenario import ENTITY, PROJECT, REGISTRY, Phase, phases
+from .training import training_phases
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "dags" / "examples"
-API_KEY = "demo-key-" + "0" * 32
+API_KEY = "demo-key-" + "0" * 36  # the wandb SDK wants 40+ characters after the first dash
 SECRET = "demo-signing-secret"
 POLL_INTERVAL = 3
 AUTOMATIONS = (
@@ -50,6 +54,7 @@ PHASE_TIMEOUT = 240.0
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave Airflow and the backend running at the end")
+    parser.add_argument("--train", action="store_true", help="real training scripts (the wandb SDK) tell the story")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # in order with the printer thread
     home = Path(tempfile.mkdtemp(prefix="wbauto-demo-"))
@@ -64,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Airflow is up at {cluster.url}")
             _load(cluster)
             printer.start()
-            missing = _play(cluster, receiver, backend.store)
+            story = training_phases(backend.url, API_KEY, home) if args.train else phases(ENTITY)
+            missing = _play(cluster, receiver, backend.store, story)
             printer.stop()
             print(_report(cluster, receiver))
             if missing:
@@ -117,16 +123,15 @@ def _load(cluster: AirflowCluster) -> None:
     print(f"{len(AUTOMATIONS)} automations watching (poll interval {POLL_INTERVAL} s); retrain_model unpaused\n")
 
 
-def _play(cluster: AirflowCluster, receiver: Receiver, store: Store) -> list[str]:
+def _play(cluster: AirflowCluster, receiver: Receiver, store: Store, story: list[Phase]) -> list[str]:
     """Each phase of the story, then a wait (bounded) until what it must cause has happened."""
     missing: list[str] = []
-    for phase in phases(ENTITY):
+    for phase in story:
         print(f"▶ {phase.what}")
         phase.play(store, ENTITY)
         for name, subjects in phase.expect.items():
             try:
-                wait_for(lambda n=name, s=subjects: set(s) <= set(_acted(cluster, n)), f"{name}: {subjects}",
-                         timeout=PHASE_TIMEOUT)  # fmt: skip
+                wait_for(functools.partial(_acted_on, cluster, name, subjects), f"{name}: {subjects}", PHASE_TIMEOUT)
             except TimeoutError as exc:
                 missing.append(str(exc))
     print("▶ wandb_daily_digest is unpaused: it runs for today at once")
@@ -144,6 +149,10 @@ def _play(cluster: AirflowCluster, receiver: Receiver, store: Store) -> list[str
         except TimeoutError as exc:
             missing.append(str(exc))
     return missing
+
+
+def _acted_on(cluster: AirflowCluster, automation: str, subjects: list[str]) -> bool:
+    return set(subjects) <= set(_acted(cluster, automation))
 
 
 def _acted(cluster: AirflowCluster, automation: str) -> list[str]:
