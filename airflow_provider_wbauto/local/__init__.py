@@ -7,6 +7,7 @@ on the same database file for recording a scenario while the server serves it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import subprocess
@@ -33,6 +34,8 @@ class LocalWandb:
     :param startup_timeout: seconds to wait for the server to listen.
     :param query_cache: parsed and validated query texts the server keeps (0: none).
     :param crash_after: seconds of file-stream silence after which a running run becomes ``crashed``.
+    :param log: a file the server's log is appended to (its warnings, such as an operation it does
+        not serve); by default the log goes where this process's stderr goes.
     """
 
     def __init__(
@@ -44,8 +47,10 @@ class LocalWandb:
         startup_timeout: float = 60.0,
         query_cache: int = 512,
         crash_after: float = 300.0,
+        log: str | Path | None = None,
     ) -> None:
         self.db = str(db)
+        self.log = log
         self.crash_after = crash_after
         self.api_key = api_key
         self.entity = entity
@@ -75,9 +80,11 @@ class LocalWandb:
         if self.entity:
             cmd += ["--entity", self.entity]
         # a session of its own: a Ctrl-C meant for the parent does not kill it mid-request; stop() does
-        self._proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, text=True, env={**os.environ}, start_new_session=True
-        )
+        with contextlib.ExitStack() as files:
+            stderr = files.enter_context(open(self.log, "a")) if self.log else None
+            self._proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env={**os.environ}, start_new_session=True
+            )
         assert self._proc.stdout is not None
         line = _readline(self._proc.stdout, self.startup_timeout)
         if not line.startswith("listening on "):

@@ -843,19 +843,26 @@ def _tag_names(tags: list[dict[str, Any]] | None) -> list[str]:
 
 
 def m_update_artifact(_: Any, info: Any, input: dict[str, Any]) -> Node:
-    """Tags added and removed, description and metadata replaced; aliases go through add/deleteAliases."""
+    """Tags added and removed, description and metadata replaced, and with ``aliases`` (what SDKs before
+    addAliases / deleteAliases send) the version's aliases in each collection named made exactly those,
+    ``latest`` staying where it is."""
     store = _store(info)
-    if input.get("aliases") is not None:
-        raise StoreError("updateArtifact: change aliases with addAliases / deleteAliases")
     pk = parse_gid(input["artifactID"], "Artifact")
     metadata = json.loads(input["metadata"]) if input.get("metadata") else None
-    store.update_version(
-        pk,
-        add_tags=_tag_names(input.get("tagsToAdd")),
-        remove_tags=_tag_names(input.get("tagsToDelete")),
-        description=input.get("description"),
-        metadata=metadata,
-    )
+    with store.transaction():
+        store.update_version(
+            pk,
+            add_tags=_tag_names(input.get("tagsToAdd")),
+            remove_tags=_tag_names(input.get("tagsToDelete")),
+            description=input.get("description"),
+            metadata=metadata,
+        )
+        wanted: dict[int, list[str]] = {}
+        for cid, alias in _alias_targets(store, pk, input.get("aliases") or []):
+            wanted.setdefault(cid, []).append(alias)
+        for cid, names in wanted.items():
+            held = [r["alias"] for r in _rows(info).aliases(cid, pk)]
+            store.set_aliases(pk, cid, [*names, *(["latest"] if "latest" in held else [])])
     return {"artifact": _artifact_by_pk(info, pk), "clientMutationId": input.get("clientMutationId")}
 
 

@@ -31,6 +31,7 @@ import hmac
 import json
 import logging
 import random
+import re
 import secrets
 import urllib.parse
 from collections import Counter
@@ -225,6 +226,7 @@ def _refused(status: int, message: str) -> Response:
     return JSONResponse({"errors": [{"message": message}]}, status_code=status)
 
 
+OPERATION_NAME = re.compile(r"^\s*(?:query|mutation|subscription)\s+(\w+)")  # when operationName is not sent
 STREAM_BYTES, FILE_BYTES = 16 << 20, 256 << 20  # a file_stream request (the SDK caps at ~10 MiB); a run file
 log = logging.getLogger("wbauto.local")
 
@@ -339,7 +341,8 @@ def create_app(state: ServerState) -> Starlette:
         context = {"store": state.store, "default_entity": state.default_entity, "signed": signed}
         data, errors, status = await run_in_threadpool(run, query, variables, operation, context)
         if data is None and errors:  # e.g. an operation this server does not serve: say so where it runs
-            log.warning("GraphQL operation %s not served: %s", operation or "(unnamed)", errors[0].message)
+            named = operation or next(iter(OPERATION_NAME.findall(query)), "(unnamed)")
+            log.warning("GraphQL operation %s not served: %s", named, errors[0].message)
         payload: dict[str, Any] = {"data": data}
         if errors:
             payload["errors"] = [_error(e) for e in errors]

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from airflow_provider_wbauto.local import FixtureError, LocalWandb, Store, load
+from demo.cluster import wait_for
 from tests.conftest import API_KEY
 
 
@@ -275,6 +276,15 @@ def test_alias_mutations_and_link_unlink(backend: LocalWandb, entity: str) -> No
     delete = "mutation($input: DeleteAliasesInput!) { result: deleteAliases(input: $input) { success } }"
     gql(backend, delete, input={"artifactID": art, "aliases": [alias_in]})
     assert _aliases(backend, entity, "p/m:v0") == []
+    update = "mutation($input: UpdateArtifactInput!) { updateArtifact(input: $input) { artifact { id } } }"
+    staging = {**alias_in, "alias": "staging"}
+    for aliases in ([alias_in, staging], [staging]):  # an older SDK's save(): the version's whole set
+        answer = gql(backend, update, input={"artifactID": art, "aliases": aliases}).json()
+        assert not answer.get("errors"), answer
+        assert _aliases(backend, entity, "p/m:v0") == sorted(a["alias"] for a in aliases)
+    gql(backend, update, input={"artifactID": art, "aliases": []})  # an empty set names no collection: kept
+    assert _aliases(backend, entity, "p/m:v0") == ["staging"]
+    gql(backend, delete, input={"artifactID": art, "aliases": [staging]})
 
     link = (
         "mutation($input: LinkArtifactInput!) { result: linkArtifact(input: $input) {"
@@ -565,13 +575,16 @@ def test_a_fault_with_a_rate_takes_that_share_of_requests(backend: LocalWandb) -
     assert set(codes) == {200, 500} and 30 <= codes.count(500) <= 90  # 60 expected; far tails excluded
 
 
-def test_an_operation_not_served_is_a_graphql_error_naming_it(backend: LocalWandb) -> None:
-    query = "mutation Alert($x: String) { notifyScriptableRunAlert(input: {title: $x}) { success } }"
-    body = gql(backend, query, x="m").json()
-    assert (
-        body["data"] is None
-        and "Cannot query field 'notifyScriptableRunAlert' on type 'Mutation'" in body["errors"][0]["message"]
-    )
+def test_an_operation_not_served_is_a_graphql_error_and_a_warning_naming_it(tmp_path: Any) -> None:
+    log = tmp_path / "server.log"
+    with LocalWandb(tmp_path / "w.db", api_key=API_KEY, log=log) as server:
+        query = "mutation Alert($x: String) { notifyScriptableRunAlert(input: {title: $x}) { success } }"
+        body = gql(server, query, x="m").json()
+        assert (
+            body["data"] is None
+            and "Cannot query field 'notifyScriptableRunAlert' on type 'Mutation'" in body["errors"][0]["message"]
+        )
+        wait_for(lambda: "GraphQL operation Alert not served" in log.read_text(), "the warning in the log")
 
 
 @pytest.mark.hostile
