@@ -4,7 +4,8 @@ trained by gradient descent in pure Python and its validation accuracy, saves th
 artifact with the ``production`` alias and links it into the model registry as ``production``.
 ``--drift-at`` shifts the validation data mid-training (the accuracy drops), ``--fail-at`` raises (the
 run ends failed), ``--hang-at`` stops and waits to be killed (the run ends crashed); ``--use`` is a
-second job that uses the production model and prints the MD5 of the bytes it downloads.
+second job that uses the production model, prints the MD5 of the bytes it downloads, and marks the
+model ``evaluated`` through the public API.
 
     python -m demo.train --entity acme --project mnist --run baseline-1 --model
 """
@@ -88,6 +89,10 @@ def use(args: argparse.Namespace) -> None:
         body = (Path(model.download(root=folder)) / "model.json").read_bytes()
     print("downloaded", model.version, hashlib.md5(body).hexdigest(), flush=True)
     run.finish()
+    evaluated = wandb.Api().artifact(f"{args.entity}/{args.project}/{SOURCE}:production")  # the public API
+    evaluated.aliases.append("evaluated")
+    evaluated.save()
+    print("aliases", *sorted(evaluated.aliases), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -181,6 +181,7 @@ def test_a_logged_model_fires_an_alias_sensor_and_downloads_as_logged(
         [entity],
     )
     assert use["name"] == "u1"  # useArtifact kept the lineage
+    assert _printed(used, "aliases") == ["evaluated", "latest", "production"]  # wandb.Api() read and saved it
 
 
 @pytest.mark.timeout(400)
