@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", action="store_true", help="real training scripts (the wandb SDK) tell the story")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # in order with the printer thread
+    signal.signal(signal.SIGTERM, _terminated)  # a kill stops what the demo started, as Ctrl-C does
     home = Path(tempfile.mkdtemp(prefix="wbauto-demo-"))
     began = time.monotonic()
     with LocalWandb(home / "wandb.db", api_key=API_KEY, entity=ENTITY) as backend, Receiver() as receiver:
@@ -86,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             cluster.stop()
             if not args.keep:
                 shutil.rmtree(home, ignore_errors=True)
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the finally blocks that stop Airflow and the backend
 
 
 def _environment(backend: LocalWandb, receiver: Receiver) -> dict[str, str]:
