@@ -49,6 +49,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_wbauto.triggers.wandb"],
             }
         ],
+        "plugins": [{"name": "wbauto", "plugin-class": "airflow_provider_wbauto.ui.plugin.WandbAutomationsPlugin"}],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_wbauto.hooks.wandb.WandbHook",

@@ -18,15 +18,15 @@ PROCESSED_KEY = "wbauto_processed"
 Written by the action; read by the watcher, which nudges for events no DAG run picked up."""
 
 
-def _payloads(value: Any) -> Iterable[Event]:
+def event_payloads(value: Any) -> Iterable[Event]:
     if isinstance(value, Mapping):
         if "events" in value and "event_id" not in value:
-            yield from _payloads(value["events"])
+            yield from event_payloads(value["events"])
         else:
             yield dict(value)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _payloads(item)
+            yield from event_payloads(item)
 
 
 def collect_events(context: Context, events: Any) -> list[Event]:
@@ -37,7 +37,7 @@ def collect_events(context: Context, events: Any) -> list[Event]:
         events = [getattr(e, "extra", {}).get("payload") for evs in triggering.values() for e in evs]
     seen: set[str] = set()
     out: list[Event] = []
-    for event in _payloads(events):
+    for event in event_payloads(events):
         key = str(event.get("event_id", len(out)))
         if key not in seen:
             seen.add(key)
