@@ -257,7 +257,8 @@ def _describe(request: Any) -> str:
 
 
 def _keep(cluster: AirflowCluster, backend: LocalWandb) -> None:
-    print(f"\nAirflow UI: {cluster.url}  login: admin / {cluster.password()}")
+    login = "none needed (all admins)" if cluster.all_admins else f"admin / {cluster.password()}"
+    print(f"\nAirflow UI: {cluster.url}  login: {login}")
     print(f"W&B backend: {backend.url}  API key: {API_KEY}")
     print("Press Ctrl-C to stop everything.")
     try:

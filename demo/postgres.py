@@ -12,20 +12,18 @@ import tempfile
 from pathlib import Path
 
 from .cluster import free_port, wait_for
+from .debian import installed
 
 
 def binaries() -> Path:
-    """The folder of ``initdb`` and ``pg_ctl`` of the newest PostgreSQL installed; Debian's package is
-    installed first when there is none (CI machines start without it)."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    if not found and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=True, env=env, timeout=900)
+    """The folder of ``initdb`` and ``pg_ctl`` of the newest PostgreSQL installed (Debian's package is
+    installed first when there is none)."""
+
+    def newest() -> Path | None:
         found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
-    if not found:
-        raise RuntimeError("PostgreSQL is not installed and apt-get is not there to install Debian's postgresql")
-    return found[-1].parent
+        return found[-1].parent if found else None
+
+    return installed("postgresql", newest)
 
 
 class Postgres:

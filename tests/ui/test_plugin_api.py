@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from airflow_provider_wbauto.local import LocalWandb, Store
 from airflow_provider_wbauto.local.receiver import Answer, Receiver
 from tests.airflow_env import DAGS, play_during
+from tests.conftest import API_KEY
 
 AUTOMATIONS = """# the DAGs of two automations (safe mode opens files that say "dag")
 from airflow_provider_wbauto.automations import (
@@ -30,30 +32,35 @@ OnRunState(scope="ENTITY/p", filter=RunEvent.state == "FAILED").then(
 """
 
 
-@pytest.fixture
-def fired(wandb_conn: LocalWandb, receiver: Receiver, entity: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Two automations that fired: the metric one twice (two runs), the webhook one once delivered and
-    once refused by the receiver (a 400: the action task fails)."""
+@pytest.fixture(scope="module")
+def fired(local_wandb: LocalWandb, airflow_db: None) -> Iterator[str]:
+    """Two automations that fired (one module-wide scenario, read by every test): the metric one twice
+    (two runs), the webhook one once delivered and once refused by the receiver (a 400: the action task
+    fails)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    monkeypatch.setenv("AIRFLOW_CONN_UI_HOOK", json.dumps({"conn_type": "wandb_webhook", "host": receiver.url()}))
-    DAGS.mkdir(parents=True, exist_ok=True)
-    path = DAGS / f"ui_{entity}.py"
-    path.write_text(AUTOMATIONS.replace("ENTITY", entity))
-    bag = DagBag(dag_folder=str(path), safe_mode=False)
-    assert not bag.import_errors
-    metric, failures = bag.dags[f"{entity}-loss"], bag.dags[f"secret-{entity}-failures"]
+    entity = "ui" + uuid.uuid4().hex[:10]
+    with pytest.MonkeyPatch.context() as env, Receiver() as receiver:
+        wandb = {"conn_type": "wandb", "host": local_wandb.url, "password": API_KEY}
+        env.setenv("AIRFLOW_CONN_WANDB_DEFAULT", json.dumps(wandb))
+        env.setenv("AIRFLOW_CONN_UI_HOOK", json.dumps({"conn_type": "wandb_webhook", "host": receiver.url()}))
+        DAGS.mkdir(parents=True, exist_ok=True)
+        path = DAGS / f"ui_{entity}.py"
+        path.write_text(AUTOMATIONS.replace("ENTITY", entity))
+        bag = DagBag(dag_folder=str(path), safe_mode=False)
+        assert not bag.import_errors
+        metric, failures = bag.dags[f"{entity}-loss"], bag.dags[f"secret-{entity}-failures"]
 
-    def run(name: str, rows: list[float]) -> Any:
-        return lambda s: (s.upsert_run(entity, "p", name), s.log(entity, "p", name, _rows(rows)))
+        def run(name: str, rows: list[float]) -> Any:
+            return lambda s: (s.upsert_run(entity, "p", name), s.log(entity, "p", name, _rows(rows)))
 
-    play_during(wandb_conn, metric, [run("r1", [0.9, 0.8, 0.4, 0.3])])
-    play_during(wandb_conn, metric, [run("r2", [0.7, 0.2])])
-    play_during(wandb_conn, failures, [lambda s: _failed(s, entity, "f1")])
-    receiver.answer(*[Answer(status=400)] * 5)
-    play_during(wandb_conn, failures, [lambda s: _failed(s, entity, "f2")])
-    yield entity
-    path.unlink()
+        play_during(local_wandb, metric, [run("r1", [0.9, 0.8, 0.4, 0.3])])
+        play_during(local_wandb, metric, [run("r2", [0.7, 0.2])])
+        play_during(local_wandb, failures, [lambda s: _failed(s, entity, "f1")])
+        receiver.answer(*[Answer(status=400)] * 5)
+        play_during(local_wandb, failures, [lambda s: _failed(s, entity, "f2")])
+        path.unlink()
+        yield entity
 
 
 def _rows(values: list[float]) -> list[dict[str, Any]]:
@@ -65,18 +72,21 @@ def _failed(store: Store, entity: str, name: str) -> None:
     store.set_state(entity, "p", name, "failed")
 
 
-@pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """Airflow's api-server app (the plugin mounted from its entry point) with an auth manager that hides
+    the ``secret*`` DAGs from the user ``outsider``."""
     from airflow.api_fastapi import app as api_app
     from fastapi.testclient import TestClient
 
-    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", "tests.ui.auth.SomeDagsHiddenAuthManager")
-    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,outsider:viewer")
-    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "ui-tests-jwt-signing-key-" + "k" * 40)  # HS512 wants 64+
-    api_app.purge_cached_app()
-    with TestClient(api_app.create_app()) as test_client:
-        yield test_client
-    api_app.purge_cached_app()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIRFLOW__CORE__AUTH_MANAGER", "tests.ui.auth.SomeDagsHiddenAuthManager")
+        env.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,outsider:viewer")
+        env.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "ui-tests-jwt-signing-key-" + "k" * 40)  # HS512 wants 64+
+        api_app.purge_cached_app()
+        with TestClient(api_app.create_app()) as test_client:
+            yield test_client
+        api_app.purge_cached_app()
 
 
 def as_user(client: Any, name: str, role: str) -> dict[str, str]:
