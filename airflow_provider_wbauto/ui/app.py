@@ -95,13 +95,19 @@ def automations_page(session: SessionDep, readable: Readable, project: str | Non
 
 
 @app.get("/dags/{dag_id}", response_class=HTMLResponse)
-def history_page(dag_id: str, session: SessionDep, readable: Readable, offset: Offset = 0, limit: Limit = 25) -> str:
-    automation = _one(session, readable, dag_id)
+def history_page(
+    dag_id: str, session: SessionDep, readable: Readable, offset: Offset = 0, limit: Limit = 25
+) -> HTMLResponse:
+    """The tab Airflow shows on every DAG: the history of an automation's; a short page for any other."""
+    try:
+        automation = _one(session, readable, dag_id)
+    except HTTPException:
+        return HTMLResponse(pages.not_an_automation_page(dag_id=dag_id, base=PREFIX), status_code=404)
     found, total = records.firings(session, dag_id, offset, limit)
     pairs = [(f, e) for f in found for e in (f.events or [{}])]
     pictures = _pictures(automation, [e for _, e in pairs])
     rows = [(f, e, p) for (f, e), p in zip(pairs, pictures, strict=True)]
-    return pages.history_page(rows, a=automation, total=total, offset=offset, limit=limit, base=PREFIX)
+    return HTMLResponse(pages.history_page(rows, a=automation, total=total, offset=offset, limit=limit, base=PREFIX))
 
 
 def _pictures(automation: records.AutomationRecord, events: list[dict[str, Any]]) -> list[str | None]:

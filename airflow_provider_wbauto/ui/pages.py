@@ -32,3 +32,7 @@ def automations_page(**context: Any) -> str:
 def history_page(rows: list[tuple[Any, dict[str, Any], str | None]], **context: Any) -> str:
     trusted = [(f, e, Markup(p) if p else None) for f, e, p in rows]  # SVG from chart.svg: escaped inside
     return _ENV.get_template("history.html").render(rows=trusted, subject=subject, value=value, **context)
+
+
+def not_an_automation_page(**context: Any) -> str:
+    return _ENV.get_template("not_an_automation.html").render(**context)

@@ -56,9 +56,9 @@ def fired(local_wandb: LocalWandb, airflow_db: None) -> Iterator[str]:
 
         play_during(local_wandb, metric, [run("r1", [0.9, 0.8, 0.4, 0.3])])
         play_during(local_wandb, metric, [run("r2", [0.7, 0.2])])
-        play_during(local_wandb, failures, [lambda s: _failed(s, entity, "f1")])
+        play_during(local_wandb, failures, [lambda s: _failed(s, entity, "fail-one")])
         receiver.answer(*[Answer(status=400)] * 5)
-        play_during(local_wandb, failures, [lambda s: _failed(s, entity, "f2")])
+        play_during(local_wandb, failures, [lambda s: _failed(s, entity, "fail-two")])
         path.unlink()
         yield entity
 
@@ -123,7 +123,7 @@ def test_the_listing_and_history_of_what_fired(fired: str, client: Any) -> None:
 
     failures = client.get(f"/wbauto/api/automations/secret-{entity}-failures/firings", headers=admin).json()
     assert [(f["events"][0]["run_id"], f["failed"], f["state"]) for f in failures["firings"]] == [
-        ("f2", True, "failed"), ("f1", False, "success"),
+        ("fail-two", True, "failed"), ("fail-one", False, "success"),
     ]  # fmt: skip
 
 
@@ -143,7 +143,7 @@ def test_the_pages_show_rows_links_a_failed_delivery_and_the_threshold(fired: st
 
     failures = client.get(f"/wbauto/dags/secret-{entity}-failures", headers=admin).text
     assert failures.count('class="event failed"') == 1 and failures.count('class="event"') == 1
-    assert "run &lt;b&gt;f2&lt;/b&gt;" in failures and "<b>f2</b>" not in failures  # a run name is text
+    assert "run &lt;b&gt;fail-two&lt;/b&gt;" in failures and "<b>fail-two</b>" not in failures  # a run name is text
 
 
 def _run_id(client: Any, entity: str, headers: dict[str, str]) -> str:
@@ -159,7 +159,10 @@ def test_a_user_who_may_not_read_a_dag_gets_neither_its_automation_nor_its_event
     assert hidden not in client.get("/wbauto/", headers=outsider).text
     for path in (f"/wbauto/api/automations/{hidden}/firings", f"/wbauto/dags/{hidden}"):
         answer = client.get(path, headers=outsider)
-        assert answer.status_code == 404 and "f1" not in answer.text and "f2" not in answer.text
+        assert answer.status_code == 404 and "fail-one" not in answer.text and "fail-two" not in answer.text
+    assert (
+        "is not a W&amp;B automation that you may read" in client.get(f"/wbauto/dags/{hidden}", headers=outsider).text
+    )
     run_id = client.get(f"/wbauto/api/automations/{hidden}/firings", headers=as_user(client, "admin", "admin")).json()
     chart = f"/wbauto/api/automations/{hidden}/firings/{run_id['firings'][0]['run_id']}/events/0/chart.svg"
     assert client.get(chart, headers=outsider).status_code == 404
