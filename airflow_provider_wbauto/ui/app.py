@@ -22,6 +22,8 @@ from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 
 from ..automations.events import RunMetricFilter
+from ..hooks.transport import RetryPolicy
+from ..hooks.wandb import WandbHook
 from . import chart, pages, records
 from .plugin import PREFIX
 
@@ -130,8 +132,6 @@ def _pictures(automation: records.AutomationRecord, events: list[dict[str, Any]]
 
 
 def _histories(metric: str, events: list[dict[str, Any]]) -> dict[tuple[Any, Any, Any], list[tuple[int, float]]]:
-    from ..hooks.wandb import WandbHook
-
     wanted: dict[tuple[str, str], dict[str, tuple[int, int]]] = defaultdict(dict)
     for e in events:
         step = int(e["step"])
@@ -141,7 +141,8 @@ def _histories(metric: str, events: list[dict[str, Any]]) -> dict[tuple[Any, Any
     out: dict[tuple[Any, Any, Any], list[tuple[int, float]]] = {}
     for (entity, project), windows in wanted.items():
         try:
-            read = WandbHook().history(entity, project, windows, keys=[metric])
+            hook = WandbHook(timeout=5.0, retry=RetryPolicy(max_attempts=2, max_total_seconds=10.0))  # a page waits
+            read = hook.history(entity, project, windows, keys=[metric])
         except Exception as exc:  # W&B unreachable: the pictures fall back to the events' window values
             log.warning("W&B history of %s/%s not read for the pictures: %s", entity, project, type(exc).__name__)
             continue
@@ -157,8 +158,6 @@ def _number(value: Any) -> bool:
 
 def _wandb_app_url() -> str | None:
     """The W&B UI of the default connection, for the scope links (none without a connection)."""
-    from ..hooks.wandb import WandbHook
-
     try:
         return WandbHook.app_url(WandbHook().endpoint)
     except Exception:  # no wandb_default connection here: the scopes are shown without links
