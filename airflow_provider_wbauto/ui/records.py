@@ -18,7 +18,7 @@ from airflow.models.dagrun import DagRun
 from airflow.models.serialized_dag import SerializedDagModel
 from airflow.models.taskinstance import TaskInstance
 from airflow.models.xcom import XComModel
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from ..automations.automation import Automation
@@ -119,12 +119,9 @@ class Firing:
 
 def describe_filter(value: Any) -> str:
     """An event's filter in W&B's words: ``MEAN(loss) changes < 1.00%``, ``state in FAILED``, a Mongo filter."""
-    if isinstance(value, RunMetricFilter):
-        return repr(value.metric) + (f" where run {json.dumps(value.run)}" if value.run else "")
-    if isinstance(value, RunStateFilter):
-        return (
-            "state in " + ", ".join(value.state.states) + (f" where run {json.dumps(value.run)}" if value.run else "")
-        )
+    if isinstance(value, RunMetricFilter | RunStateFilter):
+        said = repr(value.metric) if isinstance(value, RunMetricFilter) else "state in " + ", ".join(value.state.states)
+        return said + (f" where run {json.dumps(value.run)}" if value.run else "")
     return json.dumps(value) if value else "any"
 
 
@@ -152,14 +149,18 @@ def automation(session: Session, dag_id: str, now: datetime) -> AutomationRecord
 
 
 def firings(session: Session, dag_id: str, offset: int = 0, limit: int = 25) -> tuple[list[Firing], int]:
-    """The automation's DAG runs, newest first, a page of them, with the total count."""
-    total = session.scalar(select(func.count()).select_from(DagRun).where(DagRun.dag_id == dag_id)) or 0
+    """The automation's DAG runs, newest first, a page of them, with the total count. A run whose action
+    was skipped had nothing to act on (an event-mode watcher's nudge): it is not a firing."""
+    skipped = exists().where(
+        TaskInstance.dag_id == DagRun.dag_id,
+        TaskInstance.run_id == DagRun.run_id,
+        TaskInstance.task_id == ACTION_TASK,
+        TaskInstance.state == "skipped",
+    )
+    fired = (DagRun.dag_id == dag_id, ~skipped)
+    total = session.scalar(select(func.count()).select_from(DagRun).where(*fired)) or 0
     runs = session.scalars(
-        select(DagRun)
-        .where(DagRun.dag_id == dag_id)
-        .order_by(DagRun.run_after.desc(), DagRun.id.desc())
-        .offset(offset)
-        .limit(limit)
+        select(DagRun).where(*fired).order_by(DagRun.run_after.desc(), DagRun.id.desc()).offset(offset).limit(limit)
     ).all()
     return _firings(session, dag_id, list(runs)), total
 

@@ -174,3 +174,26 @@ def test_a_user_who_may_not_read_a_dag_gets_neither_its_automation_nor_its_event
 def _clean_dags() -> Iterator[None]:
     yield
     shutil.rmtree(DAGS / "__pycache__", ignore_errors=True)
+
+
+def test_a_run_whose_action_was_skipped_is_not_a_firing(fired: str, client: Any) -> None:
+    """An event-mode watcher's nudge makes a DAG run with nothing to act on: its action is skipped."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    entity, admin = fired, as_user(client, "admin", "admin")
+    path = f"/wbauto/api/automations/{entity}-loss/firings"
+    oldest = client.get(path, headers=admin).json()["firings"][-1]["run_id"]
+
+    def action_state(state: str) -> None:
+        with create_session() as session:
+            ti = session.query(TaskInstance).filter_by(dag_id=f"{entity}-loss", run_id=oldest, task_id="act").one()
+            ti.state = state
+
+    action_state("skipped")
+    try:
+        page = client.get(path, headers=admin).json()
+        assert page["total"] == 1 and oldest not in {f["run_id"] for f in page["firings"]}
+    finally:
+        action_state("success")
+    assert client.get(path, headers=admin).json()["total"] == 2
