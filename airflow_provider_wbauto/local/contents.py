@@ -109,13 +109,21 @@ def complete_upload(store: Store, upload_id: str, completed: list[dict[str, Any]
 def set_manifest(store: Store, artifact_id: int, digest: str, type: str = "FULL") -> None:
     """``createArtifactManifest`` / ``updateArtifactManifest``: the manifest's digest before its upload."""
     with store.transaction() as db:
-        if db.execute("SELECT 1 FROM artifact WHERE id=?", (artifact_id,)).fetchone() is None:
-            raise StoreError(f"artifact {artifact_id} does not exist")
+        _pending(store, artifact_id)
         db.execute(
             "INSERT INTO artifact_manifest (artifact_id, digest, type, created_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (artifact_id) DO UPDATE SET digest=excluded.digest, type=excluded.type",
             (artifact_id, digest, type, now_iso()),
         )
+
+
+def _pending(store: Store, artifact_id: int) -> None:
+    """A committed version is immutable: its manifest (what a download reads) never changes."""
+    row = store.one("SELECT state FROM artifact WHERE id=?", [artifact_id])
+    if row is None:
+        raise StoreError(f"artifact {artifact_id} does not exist")
+    if row["state"] != "PENDING":
+        raise StoreError(f"artifact {artifact_id} is {row['state'].lower()}: its manifest cannot change")
 
 
 def manifest(store: Store, artifact_id: int) -> sqlite3.Row | None:
@@ -139,6 +147,7 @@ def put_manifest(store: Store, artifact_id: int, body: bytes) -> None:
         detail = str(exc) if isinstance(exc, StoreError) else 'expected {"contents": {path: {digest, size}}}'
         raise StoreError(f"the manifest is not a W&B artifact manifest: {detail}") from None
     with store.transaction() as db:
+        _pending(store, artifact_id)
         if manifest(store, artifact_id) is None:
             raise StoreError(f"artifact {artifact_id} has no manifest to upload (createArtifactManifest first)")
         db.execute("UPDATE artifact_manifest SET body=? WHERE artifact_id=?", (body, artifact_id))

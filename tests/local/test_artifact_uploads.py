@@ -121,6 +121,9 @@ def test_a_version_logs_uploads_commits_and_downloads_whole(backend: LocalWandb,
     got = {n["node"]["name"]: httpx.get(n["node"]["directUrl"]).content for n in nodes}  # no Authorization
     assert got == {"README.md": readme, "w.bin": weights}
     assert httpx.get(upload["directUrl"]).content == manifest_json(**{"w.bin": weights, "README.md": readme})
+    rewritten = httpx.put(upload["uploadUrl"], content=manifest_json(**{"w.bin": b"other"}))
+    assert rewritten.status_code == 400 and "committed: its manifest cannot change" in rewritten.text
+    assert "committed: its manifest cannot change" in error(backend, MANIFEST, a=artifact, d="x", e=entity, p="p")
 
     # the same content again: the same version, the new alias at once, and nothing to upload
     again = create(backend, entity, "d1", aliases=("staging",))
