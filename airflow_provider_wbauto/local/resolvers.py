@@ -197,11 +197,11 @@ def artifact_node(row: sqlite3.Row) -> Node:
         "tags": [tag_node(name) for name in json.loads(row["tags"])],
         "historyStep": None,
         "state": row["state"],
-        "size": 0,
+        "size": row["size"],
         "digest": row["digest"],
         "digestAlgorithm": "MANIFEST_MD5",
         "commitHash": row["digest"][:12],
-        "fileCount": 0,
+        "fileCount": row["file_count"],
         "createdAt": row["created_at"],
         "updatedAt": row["updated_at"],
     }

@@ -335,7 +335,7 @@ def create_app(state: ServerState) -> Starlette:
         base = str(request.base_url).rstrip("/")
 
         def signed(method: str, kind: str, *parts: str) -> str:
-            path = "/".join(_quoted(part) for part in parts)
+            path = "/".join(urllib.parse.quote(part, safe="") for part in parts)
             return f"{base}/_local/{kind}/{_address_token(state, method, kind, *parts)}/{path}"
 
         context = {"store": state.store, "default_entity": state.default_entity, "signed": signed}
@@ -445,10 +445,6 @@ def create_app(state: ServerState) -> Starlette:
             Route("/{path:path}", not_found, methods=["GET", "POST", "PUT"]),
         ],
     )
-
-
-def _quoted(text: str, safe: str = "") -> str:
-    return urllib.parse.quote(text, safe=safe)
 
 
 def _error(error: GraphQLError) -> dict[str, Any]:

@@ -23,7 +23,7 @@ MANIFEST = """mutation($a: ID!, $d: String!, $e: String!, $p: String!) {
     artifactManifest { id file { uploadUrl directUrl } } } }"""
 FILES = """mutation($i: CreateArtifactFilesInput!) { createArtifactFiles(input: $i) { files { edges { node {
   name storagePath uploadUrl uploadMultipartUrls { uploadID uploadUrlParts { partNumber uploadUrl } } } } } } }"""
-COMMIT = "mutation($a: ID!) { commitArtifact(input: {artifactID: $a}) { artifact { id state digest } } }"
+COMMIT = "mutation($a: ID!) { commitArtifact(input: {artifactID: $a}) { artifact { id state digest size fileCount } } }"
 COMPLETE = """mutation($i: CompleteMultipartUploadArtifactInput!) {
   completeMultipartUploadArtifact(input: $i) { digest } }"""
 DOWNLOAD = """query($e: String!, $p: String!, $c: String!, $a: String!) { project(name: $p, entityName: $e) {
@@ -114,6 +114,7 @@ def test_a_version_logs_uploads_commits_and_downloads_whole(backend: LocalWandb,
     assert httpx.put(b["uploadUrl"], content=readme).status_code == 200
     committed = data(backend, COMMIT, a=artifact)["commitArtifact"]["artifact"]
     assert (committed["state"], committed["digest"]) == ("COMMITTED", "d1")
+    assert (committed["size"], committed["fileCount"]) == (len(weights) + len(readme), 2)  # from the manifest
     assert aliases(backend, pk(artifact)) == ["latest", "production"]
 
     found = data(backend, DOWNLOAD, e=entity, p="p", c="m", a="production")
