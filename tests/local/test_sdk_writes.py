@@ -54,8 +54,16 @@ def finished(proc: subprocess.Popen[str], ok: bool = True) -> str:
     return out
 
 
-def sensor_fired(server: LocalWandb, sensor: str, args: str, play: Any) -> list[dict[str, Any]]:
-    """A DAG of one deferrable ``sensor`` run while ``play`` (a training script) writes; its events."""
+def fired_while_training(
+    server: LocalWandb, tmp: Path, sensor: str, args: str, *command: str, ok: bool = True
+) -> tuple[list[dict[str, Any]], str]:
+    """A DAG of one deferrable ``sensor`` run while ``python -m demo.train COMMAND`` writes: the
+    sensor's events, and what the script printed (it exits 0, or not when ``ok`` is false)."""
+    out: list[str] = []
+
+    def train(_: Store) -> None:
+        out.append(finished(script(server, tmp, *command), ok=ok))
+
     dag = write_dag(
         f"""
         import pendulum
@@ -67,10 +75,10 @@ def sensor_fired(server: LocalWandb, sensor: str, args: str, play: Any) -> list[
             {sensor}(task_id="watch", {args}, poke_interval=0.5, timeout=240, {SENSOR_MODES["deferrable"]})
         """
     )
-    run = play_during(server, dag, [play], polls=2)
+    run = play_during(server, dag, [train], polls=2)
     assert ti_state(run, "watch") == "success"
     events: list[dict[str, Any]] = xcom(run, "watch")
-    return events
+    return events, out[0]
 
 
 def _state(server: LocalWandb, run: str) -> str:
@@ -81,15 +89,9 @@ def _state(server: LocalWandb, run: str) -> str:
 def test_a_finished_script_fires_a_metric_sensor_at_the_step_its_loss_crossed(
     sdk_conn: LocalWandb, entity: str, tmp_path: Path
 ) -> None:
-    out: list[str] = []
-
-    def train(_: Store) -> None:
-        args = ("--entity", entity, "--project", "p", "--run", "ok1", "--name", "bright-sun-1")
-        out.append(finished(script(sdk_conn, tmp_path, *args)))
-
-    events = sensor_fired(
-        sdk_conn, "RunMetricSensor", f"scope='{entity}/p', filter=RunEvent.metric('loss') < 0.05", train
-    )
+    metric = f"scope='{entity}/p', filter=RunEvent.metric('loss') < 0.05"
+    command = ("--entity", entity, "--project", "p", "--run", "ok1", "--name", "bright-sun-1")
+    events, _ = fired_while_training(sdk_conn, tmp_path, "RunMetricSensor", metric, *command)
     crossed = next(step for step, loss in enumerate(losses(50)) if loss < 0.05)
     assert [(e["run_id"], e["step"], e["run_name"]) for e in events] == [("ok1", crossed, "bright-sun-1")]
     assert events[0]["metric_value"] == pytest.approx(losses(50)[crossed])
@@ -107,14 +109,10 @@ def test_a_finished_script_fires_a_metric_sensor_at_the_step_its_loss_crossed(
 def test_a_script_that_raises_ends_failed_and_a_state_sensor_fires(
     sdk_conn: LocalWandb, entity: str, tmp_path: Path
 ) -> None:
-    out: list[str] = []
-
-    def train(_: Store) -> None:
-        args = ("--entity", entity, "--project", "p", "--run", "bad1", "--fail-at", "5")
-        out.append(finished(script(sdk_conn, tmp_path, *args), ok=False))
-
-    events = sensor_fired(sdk_conn, "RunStateSensor", f"scope='{entity}/p', filter=RunEvent.state == 'FAILED'", train)
-    assert "the loss diverged at step 5" in out[0]
+    failed = f"scope='{entity}/p', filter=RunEvent.state == 'FAILED'"
+    command = ("--entity", entity, "--project", "p", "--run", "bad1", "--fail-at", "5")
+    events, out = fired_while_training(sdk_conn, tmp_path, "RunStateSensor", failed, *command, ok=False)
+    assert "the loss diverged at step 5" in out
     assert [(e["run_id"], e["run_state"]) for e in events] == [("bad1", "failed")]
 
 
@@ -137,13 +135,8 @@ def _while_a_model_is_logged(
 ) -> tuple[list[dict[str, Any]], str]:
     """``sensor``'s events while a script trains, logs its model as production and links it; and what
     the script printed."""
-    out: list[str] = []
-
-    def log_model(_: Store) -> None:
-        command = ("--entity", entity, "--project", "p", "--run", run, "--steps", "5", "--model")
-        out.append(finished(script(server, tmp, *command)))
-
-    return sensor_fired(server, sensor, args, log_model), out[0]
+    command = ("--entity", entity, "--project", "p", "--run", run, "--steps", "5", "--model")
+    return fired_while_training(server, tmp, sensor, args, *command)
 
 
 def _printed(out: str, word: str) -> list[str]:
