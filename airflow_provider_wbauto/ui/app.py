@@ -48,8 +48,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _listed(session: Any, readable: set[str], project: str | None) -> list[records.AutomationRecord]:
-    found = records.automations(session, readable, _now())
+def _in_project(found: list[records.AutomationRecord], project: str | None) -> list[records.AutomationRecord]:
     return [a for a in found if not project or a.project == project]
 
 
@@ -63,7 +62,8 @@ def _one(session: Any, readable: set[str], dag_id: str) -> records.AutomationRec
 
 @app.get("/api/automations")
 def list_automations(session: SessionDep, readable: Readable, project: str | None = None) -> dict[str, Any]:
-    return {"automations": [a.as_json() for a in _listed(session, readable, project)]}
+    found = _in_project(records.automations(session, readable, _now()), project)
+    return {"automations": [a.as_json() for a in found]}
 
 
 @app.get("/api/automations/{dag_id}/firings")
@@ -88,8 +88,8 @@ def event_chart(dag_id: str, run_id: str, index: int, session: SessionDep, reada
 
 @app.get("/", response_class=HTMLResponse)
 def automations_page(session: SessionDep, readable: Readable, project: str | None = None) -> str:
-    everything = _listed(session, readable, None)
-    shown = [a for a in everything if not project or a.project == project]
+    everything = records.automations(session, readable, _now())
+    shown = _in_project(everything, project)
     projects = sorted({a.project for a in everything})
     return pages.automations_page(
         automations=shown, projects=projects, project=project, base=PREFIX, wandb=_wandb_app_url()
