@@ -13,7 +13,16 @@ from collections.abc import Callable
 from typing import Any
 
 from . import contents
-from .resolvers import _artifact_by_pk, _connection, _cursor, _member, _page_size, _store, _uncursor, membership_node
+from .resolvers import (
+    _artifact_by_pk,
+    _connection,
+    _cursor,
+    _marks,
+    _member,
+    _offset_page,
+    _store,
+    membership_node,
+)  # fmt: skip
 from .store import StoreError, gid, parse_gid
 
 Node = dict[str, Any]
@@ -170,12 +179,16 @@ def artifact_current_manifest(art: Node, info: Any) -> Node | None:
 
 
 def _files(info: Any, artifact_pk: int, names: list[str] | None, after: str | None, first: int | None) -> Node:
-    start = int((_uncursor(after) or [0])[0])
-    size = _page_size(first)
-    rows = contents.files(_store(info), artifact_pk, names, start, size + 1)
-    nodes = [_file_node(info, artifact_pk, r["name"], r["md5"], r["size"]) for r in rows[:size]]
-    cursors = [_cursor([start + i + 1]) for i in range(len(nodes))]
-    return _connection(nodes, cursors, len(rows) > size)
+    """The files the version's manifest lists, by name (``names``: only those), a page of them."""
+    sql, args = "SELECT * FROM artifact_file WHERE artifact_id=?", list[Any]([artifact_pk])
+    if names is not None:
+        sql += f" AND name IN ({_marks(names)})"
+        args += names
+    nodes, cursors, more = _offset_page(
+        _store(info), sql + " ORDER BY name", args, after, first,
+        lambda r: _file_node(info, artifact_pk, r["name"], r["md5"], r["size"]),
+    )  # fmt: skip
+    return _connection(nodes, cursors, more)
 
 
 def artifact_files(

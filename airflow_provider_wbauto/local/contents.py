@@ -169,14 +169,6 @@ def manifest_body(store: Store, artifact_id: int) -> bytes:
     return bytes(row["body"])
 
 
-def files(store: Store, artifact_id: int, names: list[str] | None, offset: int, limit: int) -> list[sqlite3.Row]:
-    sql, args = "SELECT * FROM artifact_file WHERE artifact_id=?", list[Any]([artifact_id])
-    if names is not None:
-        sql += f" AND name IN ({','.join('?' for _ in names)})"
-        args += names
-    return store.query(sql + " ORDER BY name LIMIT ? OFFSET ?", [*args, limit, offset])
-
-
 def commit(store: Store, artifact_id: int) -> None:
     """``commitArtifact``: refused while the manifest or a file it lists is not uploaded."""
     with store.transaction():
