@@ -53,6 +53,17 @@ class Firing:
     detail: dict[str, float | str]  # prior / delta for change, mean / std / z; ±inf as "inf" / "-inf" (JSON)
 
 
+def history_step(value: Any) -> int:
+    """A history row's ``_step`` as an int. W&B may send it as a float (wandb-core's history reader:
+    "in some cases the backend returns the step as a float64"), so ``5.0`` is step 5; anything that is
+    not a whole number is a ValueError (never a row silently skipped)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"a history row's _step must be a whole number; got {value!r}")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"a history row's _step must be a whole number; got {value!r}")
+    return int(value)
+
+
 def metric_value(row: Mapping[str, Any], name: str) -> float | None:
     """The row's value of ``name`` if it is a finite int or float (bools, strings, None, NaN, inf skip)."""
     value = row.get(name)
@@ -200,8 +211,8 @@ class MetricEvaluator:
         out: list[Firing] = []
         name = self.spec.name
         for row in rows:
-            step = row.get("_step")
-            if not isinstance(step, int) or step <= self.last_step:
+            step = history_step(row.get("_step"))
+            if step <= self.last_step:
                 continue
             self.last_step = step
             value = metric_value(row, name)

@@ -19,6 +19,7 @@ import httpx
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
+from ..evaluation.engine import history_step
 from .times import parse_time
 from .transport import (
     Endpoint,
@@ -366,7 +367,7 @@ def _run_info(node: dict[str, Any]) -> RunInfo:
         created_at=node.get("createdAt") or "",
         heartbeat_at=node.get("heartbeatAt") or "",
         history_line_count=int(node.get("historyLineCount") or 0),
-        last_step=_last_step(node) if LAST_STEP_FIELD in node else None,
+        last_step=_last_step(node, node["name"]) if LAST_STEP_FIELD in node else None,
         tags=list(node.get("tags") or []),
         config=config,
         summary=_json_field(node.get("summaryMetrics")),
@@ -381,9 +382,23 @@ def read_run_state(entity: str, project: str, run_id: str) -> Read[str | None]:
     return run["state"] if run else None
 
 
-def _last_step(node: dict[str, Any]) -> int:
+def _last_step(node: dict[str, Any], run: str = "") -> int:
     last = _json_field(node.get(LAST_STEP_FIELD)).get("lastStep")
-    return int(last) if last is not None else -1
+    return _step_of(last, run) if last is not None else -1
+
+
+def _step_of(value: Any, run: str) -> int:
+    """A step as W&B sent it (``5`` or ``5.0``: wandb-core's reader says the backend sends floats at
+    times) as an int; a step that is not a whole number is a WandbError naming the run."""
+    try:
+        return history_step(value)
+    except ValueError as exc:
+        raise WandbError(f"W&B run {run}: {exc}") from None
+
+
+def _stepped(rows: Iterable[dict[str, Any]], run: str) -> list[dict[str, Any]]:
+    """History rows with ``_step`` an int, whichever number form W&B sent it in."""
+    return [row | {"_step": _step_of(row.get("_step"), run)} for row in rows]
 
 
 def _runs_query(name: str, fields: Sequence[str], decl: str = "") -> str:
@@ -413,7 +428,7 @@ def read_last_steps(entity: str, project: str, run_ids: Sequence[str], runs_per_
         data = yield GraphQLCall(_runs_query("WbautoLastSteps", [LAST_STEP_FIELD] * len(batch)), variables)
         node = _project(data, entity, project)
         for i, rid in enumerate(batch):
-            out[rid] = _last_step(_run_node(node, i, entity, project, rid))
+            out[rid] = _last_step(_run_node(node, i, entity, project, rid), f"{entity}/{project}/{rid}")
     return out
 
 
@@ -517,8 +532,10 @@ def read_new_rows(
     ``lines``) are read, so what a run logged before does not enter. Only a run whose steps skip past
     a window, or whose lines or position are unknown, has its last step read (``historyKeys``, with
     every key it logged). With ``keys``, one ``sampledHistory`` spec per key (a row needs only the key
-    it carries) merged by step, and one of ``_step`` alone to count the lines. A request covers up to
-    ``runs_per_request`` runs, aliased.
+    it carries) merged by step; the lines counted are the rows read, so a run whose lines do not all
+    carry a key in use has its last step read to know its windows are read (W&B's clients send no
+    spec without a metric key, so the lines of a window are not counted apart). A request covers up
+    to ``runs_per_request`` runs, aliased.
     """
     reads = {rid: _Reading.of(mark) for rid, mark in marks.items()}
     out: dict[str, RowsRead] = {}
@@ -539,8 +556,7 @@ def read_new_rows(
             variables[f"n{i}"] = rid
             if keys:
                 window = {"minStep": r.at, "maxStep": upper, "samples": page}
-                specs = [{"keys": ["_step", key]} | window for key in keys] + [{"keys": ["_step"]} | window]
-                variables[f"s{i}"] = [json.dumps(spec) for spec in specs]
+                variables[f"s{i}"] = [json.dumps({"keys": ["_step", key]} | window) for key in keys]
                 fields.append(f"sampledHistory(specs: $s{i})")
             else:
                 fields.append(f"history(minStep: {r.at}, maxStep: {upper + 1}, samples: {page})")
@@ -548,13 +564,12 @@ def read_new_rows(
         data = yield GraphQLCall(_runs_query("WbautoHistory", fields, decl), variables)
         node = _project(data, entity, project)
         for i, (rid, r, upper) in enumerate(batch):
-            got = _run_node(node, i, entity, project, rid)
+            got, run = _run_node(node, i, entity, project, rid), f"{entity}/{project}/{rid}"
             if keys:
-                *per_key, steps = got["sampledHistory"]
-                r.took([row["_step"] for row in steps], _merge_by_step(per_key), upper, page)
+                rows = _merge_by_step(_stepped(spec_rows, run) for spec_rows in got["sampledHistory"])
             else:
-                rows = [json.loads(row) for row in got["history"]]
-                r.took([row["_step"] for row in rows], rows, upper, page)
+                rows = _stepped((json.loads(row) for row in got["history"]), run)
+            r.took([row["_step"] for row in rows], rows, upper, page)
     return out
 
 

@@ -7,6 +7,7 @@ import math
 from fractions import Fraction
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -198,3 +199,17 @@ def test_the_limits_a_flat_metric_that_jumps_and_a_metric_stuck_at_zero() -> Non
     moved = MetricSpec("change", NAME, 10.0, 1, 1, None, ">=", "relative", "increase")
     (off_zero,) = MetricEvaluator(moved).feed(stuck)
     assert off_zero.step == 8 and off_zero.detail["delta"] == "inf"  # any move off 0 is a change of at least 10x
+
+
+def test_a_float_step_is_that_step_and_a_fractional_one_is_an_error() -> None:
+    """W&B may answer ``_step`` as ``5.0`` (wandb-core's history reader says so): the same firings as
+    with ints, never a row silently skipped; a step that is not a whole number says so."""
+    values = [0.1, 0.6, 0.7, 0.2, 0.9]
+    spec = MetricSpec("threshold", NAME, 0.5, 1, 1, None, ">")
+    as_ints = MetricEvaluator(spec, rearm=True).feed([{"_step": s, NAME: v} for s, v in enumerate(values)])
+    floats = [{"_step": float(s) if s % 2 else s, NAME: v} for s, v in enumerate(values)]
+    as_floats = MetricEvaluator(spec, rearm=True).feed(floats)
+    assert [f.step for f in as_floats] == [f.step for f in as_ints] == [1, 4]
+    assert all(type(f.step) is int for f in as_floats)
+    with pytest.raises(ValueError, match=r"_step must be a whole number; got 2\.5"):
+        MetricEvaluator(spec).feed([{"_step": 2.5, NAME: 1.0}])
