@@ -12,8 +12,9 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, cast
 
 import httpx
 from airflow.sdk import BaseHook
@@ -106,12 +107,15 @@ MEMBERSHIPS_PAGE = """artifactMemberships(after: $cursor, first: $perPage) {
   edges { node { FIELDS } } pageInfo { endCursor hasNextPage } }""".replace("FIELDS", MEMBERSHIP_FIELDS)
 
 # A project's collections with the first page of each one's members nested: one request when
-# nothing is longer than a page, however many collections there are.
+# nothing is longer than a page, however many collections there are. Portfolios are told by
+# ``__typename``: W&B's clients send ``collectionTypes`` only on an entity's collections.
 PROJECT_MEMBERSHIPS_QUERY = """query WbautoProjectMemberships($entity: String!, $project: String!,
-  $collectionCursor: String, $perPage: Int, $types: [ArtifactCollectionType!], $cursor: String) {
+  $collectionCursor: String, $perPage: Int, $cursor: String) {
   project(name: $project, entityName: $entity) {
-    artifactCollections(after: $collectionCursor, first: $perPage, collectionTypes: $types) {
-      edges { node { name PAGE } } pageInfo { endCursor hasNextPage } } } }""".replace("PAGE", MEMBERSHIPS_PAGE)
+    artifactCollections(after: $collectionCursor, first: $perPage) {
+      edges { node { __typename name PAGE } } pageInfo { endCursor hasNextPage } } } }""".replace(
+    "PAGE", MEMBERSHIPS_PAGE
+)
 
 MEMBERSHIPS_QUERY = """query WbautoMemberships($entity: String!, $project: String!, $collection: String!,
   $cursor: String, $perPage: Int) {
@@ -318,35 +322,58 @@ def read_runs(
     changed_since: str | None = None,
     with_config: bool = False,
     with_last_step: bool = True,
-    order: str = "+heartbeat_at",
     per_page: int = PAGE,
 ) -> Read[list[RunInfo]]:
     """Runs of a project matching ``filters`` (server-side), only those whose heartbeat is at or after
-    ``changed_since`` when given: a project where nothing changed costs one small request. Without
-    ``with_last_step`` (``last_step`` is None) a run's size does not grow with the keys it logged."""
-    clauses: list[Any] = [dict(filters)] if filters else []
-    if changed_since:
-        clauses.append({"heartbeat_at": {"$gte": changed_since}})
-    server_filter = json.dumps({"$and": clauses}) if clauses else None
+    ``changed_since`` when given: the runs are listed newest heartbeat first (``order: "-heartbeat_at"``,
+    as the SDK documents) and the listing stops at the first page reaching past ``changed_since``, so
+    a project where nothing changed costs one small request and no timestamp is ever sent to W&B.
+    Without ``with_last_step`` (``last_step`` is None) a run's size does not grow with the keys it logged."""
+    server_filter = json.dumps({"$and": [runs_filter(filters)]}) if filters else None
     fields = RUN_FIELDS + (" config summaryMetrics" if with_config else "")
     fields += f" {LAST_STEP_FIELD}" if with_last_step else ""
-    out: list[RunInfo] = []
+    bound = parse_time(changed_since) if changed_since else None
+    out: dict[str, RunInfo] = {}
     cursor, followed = None, set[str]()
     while True:
         variables = {
             "entity": entity,
             "project": project,
             "filters": server_filter,
-            "order": order,
+            "order": "-heartbeat_at",
             "cursor": cursor,
             "perPage": per_page,
         }
         data = yield GraphQLCall(RUNS_QUERY.replace("FIELDS", fields), variables)
         runs = _project(data, entity, project)["runs"]
-        out.extend(_run_info(edge["node"]) for edge in runs["edges"])
-        if not runs["pageInfo"]["hasNextPage"]:
-            return out
+        page = [_run_info(edge["node"]) for edge in runs["edges"]]
+        # a run that moved up between two pages is listed twice: the first listing (newest) counts
+        out |= {r["id"]: r for r in page if r["id"] not in out and (bound is None or _heard_since(r, bound))}
+        if not runs["pageInfo"]["hasNextPage"] or (bound and any(not _heard_since(r, bound) for r in page)):
+            return list(out.values())
         cursor = _next_cursor(runs, followed, f"the runs of {entity}/{project}")
+
+
+def _heard_since(run: RunInfo, bound: datetime) -> bool:
+    return bool(run["heartbeat_at"]) and parse_time(run["heartbeat_at"]) >= bound
+
+
+def runs_filter(expr: Mapping[str, Any]) -> dict[str, Any]:
+    """A run filter in the operators W&B's runs filters take: ``{"$not": x}`` (an automation filter's
+    ``~``, not a runs-filter operator) is sent as ``{"$nor": [x]}``, which means the same."""
+
+    def wire(node: Any) -> Any:
+        if isinstance(node, list):
+            return [wire(x) for x in node]
+        if not isinstance(node, Mapping):
+            return node
+        out = {k: wire(v) if k in ("$and", "$or", "$nor") else v for k, v in node.items() if k != "$not"}
+        if "$not" not in node:
+            return out
+        nor = {"$nor": [wire(node["$not"])]}
+        return {"$and": [out, nor]} if out else nor
+
+    return cast(dict[str, Any], wire(expr))
 
 
 def _json_field(value: Any) -> dict[str, Any]:
@@ -640,29 +667,35 @@ def read_memberships(
     variables = {"entity": entity, "project": project, "perPage": per_page, "cursor": None}
     if collection is not None:
         return (yield from _members(variables, collection))
-    types = {"types": ["PORTFOLIO"] if portfolios_only else None}
+    kept = _is_portfolio if portfolios_only else None
     read: Read[list[MembershipInfo]] = _each_collection(
-        PROJECT_MEMBERSHIPS_QUERY, variables, types, "artifactMemberships", _members
+        PROJECT_MEMBERSHIPS_QUERY, variables, "artifactMemberships", _members, kept
     )
     return (yield from read)
+
+
+def _is_portfolio(collection: dict[str, Any]) -> bool:
+    return bool(collection["__typename"] == "ArtifactPortfolio")
 
 
 def _each_collection(
     query: str,
     variables: dict[str, Any],
-    extra: dict[str, Any],
     nested: str,
     rest: Callable[[dict[str, Any], str, dict[str, Any]], Read[list[T]]],
+    kept: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Read[list[T]]:
-    """What ``rest`` reads of every collection of a project, given the first page of ``nested`` that
-    ``query`` reads inside the page of collections: one request when nothing is longer than a page."""
+    """What ``rest`` reads of every collection of a project (those ``kept`` says, when given), given
+    the first page of ``nested`` that ``query`` reads inside the page of collections: one request
+    when nothing is longer than a page."""
     out: list[T] = []
     after, followed = None, set[str]()
     while True:
-        data = yield GraphQLCall(query, {**variables, **extra, "collectionCursor": after})
+        data = yield GraphQLCall(query, {**variables, "collectionCursor": after})
         page = _project(data, variables["entity"], variables["project"])["artifactCollections"]
         for edge in page["edges"]:
-            out += yield from rest(variables, edge["node"]["name"], edge["node"][nested])
+            if kept is None or kept(edge["node"]):
+                out += yield from rest(variables, edge["node"]["name"], edge["node"][nested])
         if not page["pageInfo"]["hasNextPage"]:
             return out
         after = _next_cursor(page, followed, f"the collections of {variables['entity']}/{variables['project']}")
@@ -820,7 +853,7 @@ def read_aliases(entity: str, project: str, collection: str | None, per_page: in
     variables: dict[str, Any] = {"entity": entity, "project": project, "perPage": per_page, "aliasCursor": None}
     if collection is not None:
         return (yield from _collection_aliases(variables, collection))
-    return (yield from _each_collection(PROJECT_ALIASES_QUERY, variables, {}, "aliases", _collection_aliases))
+    return (yield from _each_collection(PROJECT_ALIASES_QUERY, variables, "aliases", _collection_aliases))
 
 
 def _collection_aliases(

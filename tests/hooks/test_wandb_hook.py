@@ -9,17 +9,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from airflow_provider_wbauto.hooks.times import parse_time, wire_time
 from airflow_provider_wbauto.hooks.transport import (
     RetryPolicy,
     WandbAuthError,
     WandbGraphQLError,
     WandbUnavailableError,
 )
-from airflow_provider_wbauto.hooks.wandb import WandbHook
+from airflow_provider_wbauto.hooks.wandb import WandbHook, runs_filter
 from airflow_provider_wbauto.local import LocalWandb, load
 from tests.conftest import API_KEY
 from tests.own_server import local_wandb  # noqa: F401  (faults are injected here)
@@ -69,7 +71,8 @@ def test_runs_with_server_filter_and_changed_since(
     assert {r["last_step"] for r in runs} == {29} and {r["history_line_count"] for r in runs} == {30}
     latest = max(r["heartbeat_at"] for r in hook.runs(entity, project))
     backend.admin("DELETE", "/_local/stats")
-    assert [r["id"] for r in hook.runs(entity, project, changed_since=latest + "x")] == []  # nothing changed
+    later = wire_time(parse_time(latest) + timedelta(seconds=1))
+    assert [r["id"] for r in hook.runs(entity, project, changed_since=later)] == []  # nothing changed
     assert backend.requests() == 1
     backend.store.log(entity, project, "r4", [{"loss": 0.01}])
     changed = hook.runs(entity, project, changed_since=latest)
@@ -252,3 +255,17 @@ def test_provider_is_listed_with_its_connection_form() -> None:
     assert "extra__wandb_webhook__signing_secret" in fields
     notifiers = {n["notification_class_name"] for n in _airflow_json("providers", "notifications")}
     assert "airflow_provider_wbauto.notifications.wandb.SendNotificationNotifier" in notifiers
+
+
+def test_a_negated_run_filter_is_sent_as_nor_which_runs_filters_take(
+    hook: WandbHook, backend: LocalWandb, entity: str, project: str
+) -> None:
+    """``$not`` is an automation-filter operator, not a runs-filter one (the SDK lists ``$nor``)."""
+    sweeps = {"display_name": {"$regex": "^sweep-"}}
+    assert runs_filter({"$not": sweeps}) == {"$nor": [sweeps]}
+    assert runs_filter({"$or": [{"tags": "a"}, {"$not": sweeps, "group": "g"}]}) == {
+        "$or": [{"tags": "a"}, {"$and": [{"group": "g"}, {"$nor": [sweeps]}]}]
+    }
+    everyone = {r["id"] for r in hook.runs(entity, project)}
+    others = {r["id"] for r in hook.runs(entity, project, filters={"$not": sweeps})}
+    assert others == everyone - {"r1", "r3"} and others
