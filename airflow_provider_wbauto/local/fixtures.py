@@ -84,6 +84,9 @@ class ProjectFixture(_Strict):
 
 class Fixture(_Strict):
     entity: str = Field(min_length=1)
+    # The entity is its own organization here: whether it has W&B's advanced registry search (registry
+    # versions may then be ordered). None leaves it as it is (off for a new one).
+    advanced_search: bool | None = None
     projects: list[ProjectFixture] = []
 
 
@@ -106,6 +109,8 @@ def load(store: Store, data: str | bytes | dict[str, Any] | Fixture) -> dict[str
     entity = fixture.entity
     try:
         with store.transaction():
+            if fixture.advanced_search is not None:
+                store.set_advanced_search(entity, fixture.advanced_search)
             for project in fixture.projects:
                 store.project(entity, project.name)
                 for run in project.runs:

@@ -4,8 +4,11 @@ Everything W&B shows through GraphQL lives in a handful of tables: projects, run
 (keyed by ``(run, step)`` so a step-range read is an index seek whatever the run's length),
 collections (a source ``SEQUENCE`` or a registry/linked ``PORTFOLIO``), artifact versions,
 memberships of versions in collections (a version is a member of its own sequence too) and aliases.
-Alias rows are never updated: moving or re-adding an alias creates a new row with a new id, exactly
-the identity an "alias added" watcher needs.
+An alias moved to another version keeps its row and id (``WireOptions.alias_ids_move_in_place``, the
+strict default: W&B does not say which it does), or, lenient, is deleted and inserted with a new id.
+The wire options themselves are kept in the database (``setting``), so that the server and a test
+process recording into the same file agree; organizations (``organization``) hold the flags W&B
+keeps per organization, such as advanced registry search.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..evaluation.mongo import regex
+from .wire_options import WireOptions
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS project (
@@ -61,6 +65,9 @@ CREATE INDEX IF NOT EXISTS alias_by_artifact ON alias (artifact_id);
 CREATE TABLE IF NOT EXISTS run_file (
     run_id INTEGER NOT NULL REFERENCES run(id), name TEXT NOT NULL, body BLOB NOT NULL,
     PRIMARY KEY (run_id, name));
+CREATE TABLE IF NOT EXISTS setting (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS organization (
+    name TEXT PRIMARY KEY, advanced_search INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blob (md5 TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS upload_part (
     upload_id TEXT NOT NULL, part INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (upload_id, part));
@@ -189,6 +196,31 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    # -- settings and organizations -------------------------------------------------------------
+
+    @property
+    def wire(self) -> WireOptions:
+        """The wire options this database is served with (strict unless ``set_wire`` said otherwise)."""
+        row = self.one("SELECT value FROM setting WHERE key='wire'")
+        return WireOptions.from_json(row["value"] if row else None)
+
+    def set_wire(self, options: WireOptions) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO setting (key, value) VALUES ('wire', ?)", (options.to_json(),))
+
+    def advanced_search(self, organization: str) -> bool:
+        """Whether the organization has W&B's (ClickHouse-backed) advanced registry search; off by default."""
+        row = self.one("SELECT advanced_search FROM organization WHERE name=?", (organization,))
+        return bool(row and row["advanced_search"])
+
+    def set_advanced_search(self, organization: str, enabled: bool) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO organization (name, advanced_search) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET advanced_search=excluded.advanced_search",
+                (organization, int(enabled)),
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -522,7 +554,9 @@ class Store:
         return int(row["id"])
 
     def add_aliases(self, artifact_id: int, collection_id: int, aliases: Sequence[str]) -> None:
-        """Point each alias of the collection at this version, moving it from another version."""
+        """Point each alias of the collection at this version, moving it from another version: in place,
+        keeping its id, under ``WireOptions.alias_ids_move_in_place``; else as a new row with a new id."""
+        in_place = self.wire.alias_ids_move_in_place
         with self.transaction() as db:
             member = db.execute(
                 "SELECT 1 FROM membership WHERE collection_id=? AND artifact_id=?",
@@ -534,9 +568,14 @@ class Store:
                 if not alias or re.fullmatch(r"v\d+", alias):
                     raise StoreError(f"invalid alias {alias!r}")
                 held = db.execute(
-                    "SELECT artifact_id FROM alias WHERE collection_id=? AND alias=?", (collection_id, alias)
+                    "SELECT id, artifact_id FROM alias WHERE collection_id=? AND alias=?", (collection_id, alias)
                 ).fetchone()
                 if held is not None and int(held["artifact_id"]) == artifact_id:
+                    continue
+                if held is not None and in_place:
+                    db.execute(
+                        "UPDATE alias SET artifact_id=?, created_at=? WHERE id=?", (artifact_id, now_iso(), held["id"])
+                    )
                     continue
                 db.execute("DELETE FROM alias WHERE collection_id=? AND alias=?", (collection_id, alias))
                 db.execute(
