@@ -14,11 +14,15 @@ from typing import Any
 
 from graphql import OperationType
 
-from .mongo_sql import artifact_field, compile_filter, run_field
-from .store import Store, StoreError, gid, parse_gid
+from .mongo_sql import Column, artifact_field, compile_filter, run_field
+from .store import REGISTRY_PREFIX, Store, StoreError, gid, parse_gid
+from .wire_options import CONTEXT_KEY, WireOptions
 
 Node = dict[str, Any]
 FEATURES = (
+    # What the SDK probes before it sends `order` / `filters` to artifact collections, and before it asks
+    # organization.advancedRegistryFeatures (wandb/apis/public/registries/_utils.py advanced_search_enabled).
+    "ARTIFACT_COLLECTIONS_FILTERING_SORTING",
     "ARTIFACT_MEMBERSHIP_IN_LINK_ARTIFACT_RESPONSE",
     "ARTIFACT_REGISTRY_SEARCH",  # orgEntity.artifactMemberships: what Api().registries().versions() reads
     "AUTOMATION_EVENT_RUN_METRIC",
@@ -26,11 +30,35 @@ FEATURES = (
     "AUTOMATION_EVENT_RUN_STATE",
 )
 MAX_PAGE = 1000
+# What serverInfo.latestLocalVersionInfo answers (wandb-core's ServerInfo query reads it): the W&B server
+# release whose GraphQL this stand-in follows (advancedRegistryFeatures came with 0.78), marked local in
+# semver build metadata, which no version comparison looks at.
+SERVER_VERSION = "0.78.0+local"
 
 
 def _store(info: Any) -> Store:
     store: Store = info.context["store"]
     return store
+
+
+def _wire(info: Any) -> WireOptions:
+    """The request's wire options: the server's (``context["wire"]``), else the database's, read once."""
+    wire: WireOptions | None = info.context.get(CONTEXT_KEY)
+    if wire is None:
+        wire = info.context[CONTEXT_KEY] = _store(info).wire
+    return wire
+
+
+def _float_step(step: Any, wire: WireOptions) -> Any:
+    """``5`` as ``5.0`` for an odd step under ``float_steps``: W&B may answer a step as a float64."""
+    if wire.float_steps and type(step) is int and step % 2:
+        return float(step)
+    return step
+
+
+def _signed(order: str) -> tuple[bool, str]:
+    """``"-name"`` -> (descending, "name"); no sign is ascending, as the SDK's OrderValidator reads it."""
+    return order.startswith("-"), order.lstrip("+-")
 
 
 # -- paging --------------------------------------------------------------------------------------
@@ -97,11 +125,15 @@ def project_node(row: sqlite3.Row) -> Node:
     return {
         "_pk": row["id"],
         "id": gid("Project", row["id"]),
-        "internalId": str(row["id"]),
+        "internalId": gid("ProjectInternalId", row["id"]),  # base64, as the SDK's decode_project_id reads it
         "name": row["name"],
         "entityName": row["entity"],
         "entity": entity_node(row["entity"]),
         "createdAt": row["created_at"],
+        "updatedAt": row["created_at"],
+        "description": None,
+        "access": "PRIVATE",  # a registry visible to the whole organization (the SDK's Visibility)
+        "allowAllArtifactTypesInRegistry": True,
         "readOnly": False,
         "isBenchmark": False,
         "user": USER,
@@ -113,7 +145,7 @@ def entity_node(name: str) -> Node:
     org: Node = {"id": gid("Organization", name), "name": name, "coreWeaveOrganizationId": None}
     user = {**USER, "entity": name, "organizations": [org]}
     node: Node = {"id": gid("Entity", name), "name": name, "organization": org, "user": user}
-    org["orgEntity"] = node
+    org["orgEntity"] = {**node, "_org_entity": True}  # its projects are the organization's registries
     return node
 
 
@@ -327,7 +359,63 @@ def q_viewer(_: Any, info: Any) -> Node:
 
 
 def q_server_info(_: Any, info: Any) -> Node:
-    return {"features": [{"name": f, "isEnabled": True} for f in FEATURES], "cliVersionInfo": {}}
+    return {
+        "features": [{"name": f, "isEnabled": True} for f in FEATURES],
+        "cliVersionInfo": {},
+        "latestLocalVersionInfo": {
+            "outOfDate": False,
+            "latestVersionString": SERVER_VERSION,
+            "versionOnThisInstanceString": SERVER_VERSION,
+        },
+    }
+
+
+def organization_advanced_features(org: Node, info: Any) -> Node:
+    """``organization.advancedRegistryFeatures``, as the SDK's FetchAdvancedRegistryFeatures asks."""
+    return {"advancedSearch": _store(info).advanced_search(org["name"])}
+
+
+def _project_field(field: str) -> Column | None:
+    """Registry (project) filter fields the SDK validates for FetchRegistries (BASIC_REGISTRIES_FILTER_FIELDS)."""
+    columns = {
+        "id": "project.id",
+        "name": "project.name",
+        "created_at": "project.created_at",
+        "updated_at": "project.created_at",
+        "description": "NULL",  # projects here have no description
+    }
+    return Column(columns[field]) if field in columns else None
+
+
+_PROJECT_ORDER = {"name": "project.name", "created_at": "project.created_at", "updated_at": "project.created_at"}
+
+
+def entity_projects(
+    entity: Node,
+    info: Any,
+    filters: str | None = None,
+    after: str | None = None,
+    first: int | None = None,
+    order: str | None = None,
+) -> Node:
+    """An entity's projects; reached as ``organization.orgEntity``, only the organization's registries
+    (what the SDK's FetchRegistries lists). ``order`` takes the SDK's registry orders (``±name``,
+    ``±created_at``, ``±updated_at``); without one, ascending id."""
+    where, params = compile_filter(filters, _project_field)
+    sql = f"SELECT project.* FROM project WHERE project.entity=? AND {where}"
+    args: list[Any] = [entity["name"], *params]
+    if entity.get("_org_entity"):
+        sql += " AND substr(project.name, 1, ?) = ?"
+        args += [len(REGISTRY_PREFIX), REGISTRY_PREFIX]
+    ordering = "project.id ASC"
+    if order:
+        desc, name = _signed(order)
+        if name not in _PROJECT_ORDER:
+            raise StoreError(f"invalid order {order!r}: the projects' orders are {', '.join(sorted(_PROJECT_ORDER))}")
+        direction = "DESC" if desc else "ASC"
+        ordering = f"{_PROJECT_ORDER[name]} {direction}, project.id {direction}"
+    nodes, cursors, more = _offset_page(_store(info), f"{sql} ORDER BY {ordering}", args, after, first, project_node)
+    return _connection(nodes, cursors, more)
 
 
 def q_entity(_: Any, info: Any, name: str | None = None) -> Node | None:
@@ -365,15 +453,28 @@ def q_artifact_collection(_: Any, info: Any, id: str) -> Node | None:
 
 # -- Project ----------------------------------------------------------------------------------------
 
-_RUN_ORDER = {
+_RUN_ORDER = {  # Api.runs documents created_at, heartbeat_at, config.*.value, summary_metrics.*
     "created_at": "run.created_at",
     "createdAt": "run.created_at",
     "heartbeat_at": "run.heartbeat_at",
     "heartbeatAt": "run.heartbeat_at",
+    "updated_at": "run.heartbeat_at",
+    "updatedAt": "run.heartbeat_at",
     "name": "run.name",
     "display_name": "run.display_name",
     "history_line_count": "run.history_line_count",
 }
+
+
+def _run_order_column(name: str) -> str | None:
+    """The SQL of a run order field: a column, or a config / summary value (``config.lr.value``,
+    ``summary_metrics.loss``, as the SDK's docstring and its sweeps send them)."""
+    if name in _RUN_ORDER:
+        return _RUN_ORDER[name]
+    if name.startswith(("config.", "summary_metrics.")):
+        column = run_field(name)
+        return column.sql if column is not None else None
+    return None
 
 
 def project_run_count(project: Node, info: Any, filters: str | None = None) -> int:
@@ -393,22 +494,32 @@ def project_runs(
     """Keyset paging on (order column, id), so runs updated between pages are neither skipped nor repeated."""
     where, params = compile_filter(filters, run_field)
     order = order or "+created_at"
-    desc = order.startswith("-")
-    column = _RUN_ORDER.get(order.lstrip("+-"), "run.created_at")
+    desc, name = _signed(order)
+    column = _run_order_column(name)
+    if column is None:
+        if _wire(info).run_orders_known_only:
+            known = ", ".join([*sorted(_RUN_ORDER), "config.<key>.value", "summary_metrics.<key>"])
+            raise StoreError(f"invalid order {order!r}: the runs' orders are {known}")
+        column = "run.created_at"
     size = _page_size(first)
-    sql = f"SELECT run.* FROM run WHERE run.project_id=? AND {where}"
+    sql = f"SELECT run.*, {column} AS _order_value FROM run WHERE run.project_id=? AND {where}"
     args: list[Any] = [project["_pk"], *params]
     last = _uncursor(after)
     if last is not None:
         op = "<" if desc else ">"
-        sql += f" AND ({column} {op} ? OR ({column} = ? AND run.id {op} ?))"
-        args += [last[0], last[0], last[1]]
+        if last[0] is None:  # NULLs sort first: ascending, every value follows them; descending, none does
+            sql += f" AND (({column} IS NULL AND run.id {op} ?){'' if desc else f' OR {column} IS NOT NULL'})"
+            args += [last[1]]
+        else:
+            sql += (
+                f" AND ({column} {op} ? OR ({column} = ? AND run.id {op} ?){f' OR {column} IS NULL' if desc else ''})"
+            )
+            args += [last[0], last[0], last[1]]
     direction = "DESC" if desc else "ASC"
     sql += f" ORDER BY {column} {direction}, run.id {direction} LIMIT ?"
     rows = _store(info).query(sql, [*args, size + 1])
-    key = column.split(".")[1]
     nodes = [run_node(r) for r in rows[:size]]
-    cursors = [_cursor([r[key], r["id"]]) for r in rows[:size]]
+    cursors = [_cursor([r["_order_value"], r["id"]]) for r in rows[:size]]
     return _connection(nodes, cursors, len(rows) > size)
 
 
@@ -422,7 +533,9 @@ def project_artifact_type(project: Node, info: Any, name: str) -> Node | None:
     return type_node(project["_pk"], name) if row else None
 
 
-def project_artifact_types(project: Node, info: Any, after: str | None = None, first: int | None = None) -> Node:
+def project_artifact_types(
+    project: Node, info: Any, after: str | None = None, first: int | None = None, includeAll: bool | None = None
+) -> Node:
     nodes, cursors, more = _offset_page(
         _store(info),
         "SELECT DISTINCT type FROM collection WHERE project_id=? ORDER BY type",
@@ -513,6 +626,14 @@ def collection_project(coll: Node, info: Any) -> Node | None:
     return _project_by_pk(info, coll["_project_pk"])
 
 
+VERSION_ORDERS = ("+version_index", "-version_index", "version_index")  # wandb tests/.../test_artifact_public_api.py
+REGISTRY_VERSION_ORDERS = {  # the SDK's ADVANCED_VERSIONS_ORDER_FIELDS, each sent signed (its OrderValidator)
+    "artifact_created_at": "artifact.created_at",
+    "artifact_size": "artifact.size",
+    "acm_created_at": "m.created_at",
+}
+
+
 def collection_artifacts(
     coll: Node,
     info: Any,
@@ -521,11 +642,21 @@ def collection_artifacts(
     order: str | None = None,
     filters: str | None = None,
 ) -> Node:
+    """A collection's versions. Strict (``version_index_orders``): only the orders W&B's clients send,
+    ``±version_index``, and ascending version index without one. Lenient: also ``createdAt`` /
+    ``created_at`` / ``versionIndex``, and newest first without one (or with any other order)."""
     where, params = compile_filter(filters, artifact_field)
-    field = (order or "").lstrip("+-")
-    column = {"createdAt": "artifact.created_at", "created_at": "artifact.created_at"}.get(field, "m.version_index")
-    known = field in ("versionIndex", "createdAt", "created_at")
-    direction = "ASC" if known and not (order or "").startswith("-") else "DESC"  # newest first by default
+    if _wire(info).version_index_orders:
+        if order not in (None, *VERSION_ORDERS):
+            raise StoreError(
+                f"invalid order {order!r}: a collection's versions are ordered by {', '.join(VERSION_ORDERS)}"
+            )
+        column, direction = "m.version_index", "DESC" if (order or "").startswith("-") else "ASC"
+    else:
+        field = (order or "").lstrip("+-")
+        column = {"createdAt": "artifact.created_at", "created_at": "artifact.created_at"}.get(field, "m.version_index")
+        known = field in ("versionIndex", "createdAt", "created_at")
+        direction = "ASC" if known and not (order or "").startswith("-") else "DESC"  # newest first by default
     base = f"FROM membership m JOIN artifact ON artifact.id=m.artifact_id WHERE m.collection_id=? AND {where}"
     args = [coll["_pk"], *params]
     total = _store(info).one(f"SELECT COUNT(*) AS n {base}", args)
@@ -587,20 +718,24 @@ def entity_memberships(
     order: str | None = None,
 ) -> Node:
     """An organization's registry links (``orgEntity.artifactMemberships``, as the SDK's RegistryVersions
-    asks): the portfolio memberships of its projects, filtered by registry and collection name or id,
-    newest first with ``order: "-createdAt"``."""
+    asks): the portfolio memberships of its projects, filtered by registry and collection name or id.
+    Ordered as ``_registry_order`` says (strict), or (lenient) newest first unless ``order`` is ``+…``."""
     where, params = ["p.entity=?", "c.kind='PORTFOLIO'"], [entity["name"]]
     for table, given in (("p", projectFilters), ("c", collectionFilters)):
         for column, value in _equalities(given, "projectFilters" if table == "p" else "collectionFilters").items():
             where.append(f"{table}.{column}=?")
             params.append(value)
     artifact_where, artifact_params = compile_filter(filters, artifact_field)
-    direction = "DESC" if (order or "-createdAt").startswith("-") else "ASC"
+    if _wire(info).registry_orders_need_advanced_search:
+        ordering = _registry_order(_store(info), entity["name"], order)
+    else:
+        direction = "DESC" if (order or "-createdAt").startswith("-") else "ASC"
+        ordering = f"m.created_at {direction}, m.id {direction}"
     nodes, cursors, more = _offset_page(
         _store(info),
         "SELECT m.* FROM membership m JOIN collection c ON c.id=m.collection_id JOIN project p ON p.id=c.project_id"
         f" JOIN artifact ON artifact.id=m.artifact_id WHERE {' AND '.join(where)} AND {artifact_where}"
-        f" ORDER BY m.created_at {direction}, m.id {direction}",
+        f" ORDER BY {ordering}",
         [*params, *artifact_params],
         after,
         first,
@@ -610,6 +745,24 @@ def entity_memberships(
     rows.prefetch("artifact", artifacts)
     rows.prefetch("collection", [n["_collection_pk"] for n in nodes])
     return _connection(nodes, cursors, more)
+
+
+def _registry_order(store: Store, organization: str, order: str | None) -> str:
+    """The ORDER BY of an organization's registry versions (strict): ascending membership id without an
+    order; an order only where the organization has advanced search, and then only as the SDK sends it."""
+    if order is None:
+        return "m.id ASC"
+    if not store.advanced_search(organization):
+        raise StoreError(
+            f"invalid order {order!r}: ordering registry versions needs advanced search, which organization"
+            f" {organization!r} does not have"
+        )
+    desc, name = _signed(order)
+    if order[:1] not in "+-" or name not in REGISTRY_VERSION_ORDERS:
+        named = ", ".join(f"{sign}{n}" for n in REGISTRY_VERSION_ORDERS for sign in "+-")
+        raise StoreError(f"invalid order {order!r}: registry versions are ordered by {named}")
+    direction = "DESC" if desc else "ASC"
+    return f"{REGISTRY_VERSION_ORDERS[name]} {direction}, m.id {direction}"
 
 
 def _equalities(filters: str | None, argument: str) -> dict[str, Any]:
@@ -658,6 +811,26 @@ def artifact_memberships(art: Node, info: Any, after: str | None = None, first: 
     return _connection(nodes, cursors, more)
 
 
+def artifact_version_index(art: Node, info: Any) -> int | None:
+    """``null`` for a version not yet committed under ``pending_versions_unindexed``: the SDK's
+    ArtifactFragment declares ``versionIndex`` optional, so W&B may leave it unset until the commit."""
+    if art["state"] == "PENDING" and _wire(info).pending_versions_unindexed:
+        return None
+    index: int = art["versionIndex"]
+    return index
+
+
+def membership_version_index(member: Node, info: Any) -> int | None:
+    """As ``artifact_version_index``, for the membership of a pending version (ArtifactMembershipFragment:
+    ``version_index: int | None``)."""
+    if _wire(info).pending_versions_unindexed:
+        row = _rows(info).get("artifact", member["_artifact_pk"])
+        if row is not None and row["state"] == "PENDING":
+            return None
+    index: int = member["versionIndex"]
+    return index
+
+
 def alias_collection(alias: Node, info: Any) -> Node | None:
     return _collection_by_pk(info, alias["_collection_pk"])
 
@@ -688,7 +861,32 @@ def run_history(
         args.append(maxStep)
     sql += " ORDER BY step LIMIT ?"
     args.append(samples if samples is not None else 500)
-    return [r["row"] for r in _store(info).query(sql, args)]
+    sql = sql.replace("SELECT row", "SELECT step, row", 1)
+    wire = _wire(info)
+    out = []
+    for r in _store(info).query(sql, args):
+        step = _float_step(r["step"], wire)
+        out.append(r["row"] if type(step) is int else _with_step(r["row"], step))
+    return out
+
+
+def _with_step(text: str, step: Any) -> str:
+    row = json.loads(text)
+    row["_step"] = step
+    return json.dumps(row, allow_nan=True)
+
+
+def run_history_keys(run: Node, info: Any) -> Any:
+    keys = run["historyKeys"]
+    return {**keys, "lastStep": _float_step(keys.get("lastStep", -1), _wire(info))}
+
+
+def _only_keys(text: str, keys: list[str] | None) -> str:
+    """``summaryMetrics(keys:)`` / ``config(keys:)``: only the keys asked for (all without ``keys``)."""
+    if keys is None:
+        return text
+    whole = json.loads(text)
+    return json.dumps({k: whole[k] for k in keys if k in whole}, allow_nan=True)
 
 
 def run_sampled_history(run: Node, info: Any, specs: list[str]) -> list[list[Node]]:
@@ -697,7 +895,7 @@ def run_sampled_history(run: Node, info: Any, specs: list[str]) -> list[list[Nod
     Unlike ``history``, ``maxStep`` is inclusive here: wandb-core 0.31 pages ``scan_history(keys=...)``
     with ``minStep=k*n, maxStep=minStep+n-1`` (measured). A window no wider than ``samples`` is exact.
     """
-    out = []
+    out, wire = [], _wire(info)
     for raw in specs:
         spec = json.loads(raw) if isinstance(raw, str) else raw
         keys = list(dict.fromkeys(spec.get("keys") or []))
@@ -712,7 +910,11 @@ def run_sampled_history(run: Node, info: Any, specs: list[str]) -> list[list[Nod
             args.append("$." + json.dumps(key))
         sql += " ORDER BY step LIMIT ?"
         rows = [json.loads(r["row"]) for r in _store(info).query(sql, [*args, limit])]
-        out.append([{k: row[k] for k in keys} if keys else row for row in rows])
+        picked = [{k: row[k] for k in keys} if keys else row for row in rows]
+        for row in picked:
+            if "_step" in row:
+                row["_step"] = _float_step(row["_step"], wire)
+        out.append(picked)
     return out
 
 
@@ -932,7 +1134,8 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "artifactCollectionMembership": project_membership,
         "artifact": project_artifact,
     },
-    "Entity": {"artifactMemberships": entity_memberships},
+    "Entity": {"artifactMemberships": entity_memberships, "projects": entity_projects},
+    "Organization": {"advancedRegistryFeatures": organization_advanced_features},
     "ArtifactType": {
         "artifactCollection": type_collection,
         "artifactCollections": type_collections,
@@ -943,10 +1146,12 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "artifactType": artifact_type,
         "aliases": artifact_aliases,
         "artifactMemberships": artifact_memberships,
+        "versionIndex": artifact_version_index,
     },
     "ArtifactAlias": {"artifactCollection": alias_collection, "artifact": alias_artifact},
     "ArtifactCollectionMembership": {
         "aliases": membership_aliases,
+        "versionIndex": membership_version_index,
         "artifactCollection": lambda m, info: _collection_by_pk(info, m["_collection_pk"]),
         "artifact": lambda m, info: _artifact_by_pk(info, m["_artifact_pk"]),
     },
@@ -956,6 +1161,9 @@ RESOLVERS: dict[str, dict[str, Callable[..., Any]]] = {
         "sampledHistory": run_sampled_history,
         "parquetHistory": run_parquet_history,
         "events": run_events,
+        "historyKeys": run_history_keys,
+        "summaryMetrics": lambda run, info, keys=None: _only_keys(run["summaryMetrics"], keys),
+        "config": lambda run, info, keys=None: _only_keys(run["config"], keys),
     },
 }
 _COLLECTION_FIELDS: dict[str, Callable[..., Any]] = {
