@@ -24,6 +24,11 @@ from .store import Store, StoreError
 
 __all__ = ["FixtureError", "LocalWandb", "Store", "StoreError", "load", "load_file"]
 
+# The evidence check is the server's default; LocalWandb starts servers without it until the provider
+# sends nothing outside the evidence (issue 25: flipped once the whole suite passes with it).
+# WBAUTO_LOCAL_EVIDENCE_CHECK=1 or 0 overrides it, to run a suite either way.
+EVIDENCE_CHECK_BY_DEFAULT = os.environ.get("WBAUTO_LOCAL_EVIDENCE_CHECK", "0") == "1"
+
 
 class LocalWandb:
     """Start ``python -m airflow_provider_wbauto.local serve`` on 127.0.0.1 and stop it on exit.
@@ -36,6 +41,10 @@ class LocalWandb:
     :param crash_after: seconds of file-stream silence after which a running run becomes ``crashed``.
     :param log: a file the server's log is appended to (its warnings, such as an operation it does
         not serve); by default the log goes where this process's stderr goes.
+    :param lenient: answer as before issue 25 (``serve --lenient``): whatever the schema answers, and
+        none of the ways W&B may answer otherwise (``WireOptions.lenient()``).
+    :param evidence_check: when strict, refuse a request using anything no real W&B client sends, as
+        W&B refuses an invalid query (``local/evidence.py``); ``None``: ``EVIDENCE_CHECK_BY_DEFAULT``.
     """
 
     def __init__(
@@ -48,7 +57,11 @@ class LocalWandb:
         query_cache: int = 512,
         crash_after: float = 300.0,
         log: str | Path | None = None,
+        lenient: bool = False,
+        evidence_check: bool | None = None,
     ) -> None:
+        self.lenient = lenient
+        self.evidence_check = EVIDENCE_CHECK_BY_DEFAULT if evidence_check is None else evidence_check
         self.db = str(db)
         self.log = log
         self.crash_after = crash_after
@@ -79,6 +92,10 @@ class LocalWandb:
         ]
         if self.entity:
             cmd += ["--entity", self.entity]
+        if self.lenient:
+            cmd.append("--lenient")
+        elif not self.evidence_check:
+            cmd.append("--no-evidence-check")
         # a session of its own: a Ctrl-C meant for the parent does not kill it mid-request; stop() does
         with contextlib.ExitStack() as files:
             stderr = files.enter_context(open(self.log, "a")) if self.log else None
@@ -113,6 +130,10 @@ class LocalWandb:
 
     def requests(self, path: str = "/graphql") -> int:
         return int(self.admin("GET", "/_local/stats")["requests"].get(path, 0))
+
+    def refused(self) -> dict[str, int]:
+        """The wire items the strict server refused so far (outside the evidence), with their counts."""
+        return {str(k): int(v) for k, v in self.admin("GET", "/_local/stats").get("refused", {}).items()}
 
     def bytes_sent(self, path: str = "/graphql") -> int:
         """Response body bytes served on ``path`` so far (what a benchmark's reads cost on the wire)."""

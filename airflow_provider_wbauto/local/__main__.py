@@ -17,12 +17,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     from .server import Fault, ServerState, create_app
     from .store import Store
+    from .wire_options import WireOptions
 
     keys = args.api_key or ([os.environ["WANDB_API_KEY"]] if os.environ.get("WANDB_API_KEY") else [])
     if not keys:
         print("error: give at least one --api-key (or set WANDB_API_KEY)", file=sys.stderr)
         return 2
     store = Store(args.db)
+    store.set_wire(WireOptions.lenient() if args.lenient else WireOptions.strict())
     for path in args.fixture:
         load_file(store, path)
     try:
@@ -37,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
         faults=faults,
         query_cache=args.query_cache,
         crash_after=args.crash_after,
+        strict=not (args.lenient or args.no_evidence_check),
     )
     config = uvicorn.Config(create_app(state), host=args.host, port=args.port, log_level=args.log_level)
 
@@ -80,6 +83,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve.add_argument(
         "--query-cache", type=int, default=512, help="parsed and validated query texts kept (0: none, a baseline)"
+    )
+    serve.add_argument(
+        "--lenient",
+        action="store_true",
+        help="answer as before issue 25: whatever the schema answers, not only what real W&B clients send, "
+        "and none of the ways W&B may answer otherwise (WireOptions.lenient()); the default is strict",
+    )
+    serve.add_argument(
+        "--no-evidence-check",
+        action="store_true",
+        help="strict answers, but serve requests outside the evidence of real W&B clients (local/evidence.py)",
     )
     serve.set_defaults(func=_serve)
     load = sub.add_parser("load", help="load JSON fixtures into a database (also while a server runs on it)")

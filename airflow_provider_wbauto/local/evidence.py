@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import functools
 import itertools
 import json
@@ -89,6 +90,8 @@ class Use:
     :param field: the field (for an argument: the field it is given to).
     :param parent_type: the GraphQL type holding ``field``, when walked with a schema.
     :param value: an argument's value, resolved from its variable or literal (``None`` when absent).
+    :param node: an argument's value as written (a variable, a literal), to resolve with other variables.
+    :param defaults: the default values of the operation's variables.
     """
 
     item: str
@@ -97,6 +100,19 @@ class Use:
     field: str = ""
     parent_type: str | None = None
     value: Any = None
+    node: ValueNode | None = dataclasses.field(default=None, compare=False, repr=False)
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)
+
+    def resolved(self, variables: Mapping[str, Any]) -> Use:
+        """The argument with its value resolved from ``variables`` (its operation's defaults beneath)."""
+        if self.node is None:
+            return self
+        values = {**self.defaults, **variables}
+        if isinstance(self.node, VariableNode):
+            value = values.get(self.node.name.value)
+        else:
+            value = value_from_ast_untyped(self.node, values)
+        return dataclasses.replace(self, value=value)
 
     @property
     def on(self) -> str:
@@ -111,18 +127,15 @@ class _Walk:
         self,
         fragments: Mapping[str, list[FragmentDefinitionNode]],
         variables: Mapping[str, Any],
+        defaults: Mapping[str, Any],
         schema: GraphQLSchema | None,
     ) -> None:
         self.fragments = fragments
         self.variables = variables
+        self.defaults = defaults
         self.schema = schema
         self.uses: list[Use] = []
         self.unknown_fragments: set[str] = set()
-
-    def value(self, node: ValueNode) -> Any:
-        if isinstance(node, VariableNode):
-            return self.variables.get(node.name.value)
-        return value_from_ast_untyped(node, dict(self.variables))
 
     def directives(self, directives: Iterable[DirectiveNode] | None) -> None:
         for d in directives or ():
@@ -171,16 +184,16 @@ class _Walk:
             return
         self.uses.append(Use(f"{parent}.{name}", "field", name, name, type_name))
         for arg in node.arguments or ():
-            self.uses.append(
-                Use(
-                    f"{parent}.{name}({arg.name.value})",
-                    "argument",
-                    arg.name.value,
-                    name,
-                    type_name,
-                    self.value(arg.value),
-                )
+            use = Use(
+                f"{parent}.{name}({arg.name.value})",
+                "argument",
+                arg.name.value,
+                name,
+                type_name,
+                node=arg.value,
+                defaults=self.defaults,
             )
+            self.uses.append(use.resolved(self.variables))
         self.selections(node.selection_set, name, child_type, seen)
 
 
@@ -206,11 +219,12 @@ def walk(
         if operation_name is not None and (definition.name is None or definition.name.value != operation_name):
             continue
         kind = definition.operation.value
-        values = dict(variables or {})
-        for var in definition.variable_definitions or ():
-            if var.variable.name.value not in values and var.default_value is not None:
-                values[var.variable.name.value] = value_from_ast_untyped(var.default_value)
-        walker = _Walk(own, values, schema)
+        defaults = {
+            var.variable.name.value: value_from_ast_untyped(var.default_value)
+            for var in definition.variable_definitions or ()
+            if var.default_value is not None
+        }
+        walker = _Walk(own, variables or {}, defaults, schema)
         walker.uses.append(Use(f"operation:{kind}", "operation", kind))
         walker.directives(definition.directives)
         root = schema.get_root_type(definition.operation) if schema is not None else None
@@ -390,44 +404,22 @@ class Evidence:
     def load(cls, path: Path = EVIDENCE_FILE) -> Evidence:
         return cls(json.loads(path.read_text()))
 
+    def plan(self, document: DocumentNode, schema: GraphQLSchema | None = None) -> Plan:
+        """What a query text needs checked: its items now, its value forms with each request's
+        variables (``Plan.check``). A server keeps one per query text."""
+        uses, unknown = walk(document, None, schema)
+        found = [Violation(f"...{name}", f'Unknown fragment "{name}".') for name in sorted(unknown)]
+        found += {u.item: self._unknown(u) for u in uses if u.item not in self.items}.values()
+        valued = [u for u in uses if u.kind == "argument" and u.name in VALUE_ARGS and u.item in self.items]
+        return Plan(self.values, found, valued)
+
     def check_document(
         self,
         document: DocumentNode,
         variables: Mapping[str, Any] | None = None,
         schema: GraphQLSchema | None = None,
-        operation_name: str | None = None,
     ) -> list[Violation]:
-        uses, unknown = walk(document, variables, schema, operation_name=operation_name)
-        out = [Violation(f"...{name}", f'Unknown fragment "{name}".') for name in sorted(unknown)]
-        seen: set[str] = set()
-        for use in uses:
-            problems = self.values.check(use) if use.item in self.items else [self._unknown(use)]
-            for problem in problems:
-                if problem.item not in seen:
-                    seen.add(problem.item)
-                    out.append(problem)
-        return out
-
-    def structure(self, document: DocumentNode, schema: GraphQLSchema | None = None) -> list[Violation]:
-        """The violations that do not depend on variables (cacheable per query text)."""
-        uses, unknown = walk(document, None, schema)
-        out = [Violation(f"...{name}", f'Unknown fragment "{name}".') for name in sorted(unknown)]
-        return out + list({u.item: self._unknown(u) for u in uses if u.item not in self.items}.values())
-
-    def values_of(
-        self,
-        document: DocumentNode,
-        variables: Mapping[str, Any] | None,
-        schema: GraphQLSchema | None = None,
-        operation_name: str | None = None,
-    ) -> list[Violation]:
-        """The violations of the value forms alone."""
-        uses, _ = walk(document, variables, schema, operation_name=operation_name)
-        found: dict[str, Violation] = {}
-        for use in uses:
-            for problem in self.values.check(use):
-                found.setdefault(problem.item, problem)
-        return list(found.values())
+        return self.plan(document, schema).check(variables or {})
 
     @staticmethod
     def _unknown(use: Use) -> Violation:
@@ -442,6 +434,28 @@ class Evidence:
 
 
 ITEM_SECTIONS = ("sdk", "wandb_core", "captured", "cited_items")
+VALUE_ARGS = FILTER_ARGS | {ORDER_ARG, SPEC_ARG}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The check of one query text: the items outside the evidence (``found``), and the arguments
+    whose values are checked with each request's variables (``valued``)."""
+
+    values: ValueForms
+    found: list[Violation]
+    valued: list[Use]
+
+    def check(self, variables: Mapping[str, Any]) -> list[Violation]:
+        """Every violation of the query sent with ``variables``, each once."""
+        out = list(self.found)
+        seen = {v.item for v in out}
+        for use in self.valued:
+            for problem in self.values.check(use.resolved(variables)):
+                if problem.item not in seen:
+                    seen.add(problem.item)
+                    out.append(problem)
+        return out
 
 
 @functools.cache

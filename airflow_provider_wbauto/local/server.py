@@ -15,6 +15,15 @@ cleared with ``DELETE /_local/faults``; ``GET /_local/stats`` counts requests an
 Both need the API key, and faults apply only to requests that carry it, so a stranger's request
 neither reads nor resets them.
 
+Strict (the default): a GraphQL request is served only when everything it uses of W&B's API (every
+field, argument, and the forms of its ``order``, filter and history-spec values) occurs in a real W&B
+client (``local/evidence.py``, ``wire_evidence.json``). Anything else is refused as W&B refuses an
+invalid query: HTTP 200, ``{"errors": [{"message": ...}], "data": null}``, worded as graphql-js words it
+(``Unknown argument "x" on field "Type.field".``). The refused items are counted in ``/_local/stats``
+(``refused``). ``ServerState(strict=False)`` serves whatever its schema can answer
+(``wbauto-local serve --no-evidence-check``; ``--lenient`` also answers as before issue 25,
+``WireOptions.lenient()``).
+
 Bad requests get a 4xx naming what is wrong: a body past ``Limits.body_bytes`` (413), one that is not
 a JSON object with a string ``query`` (400), a query past the cost limits (400, ``local/limits.py``).
 """
@@ -49,6 +58,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import contents, schema
+from .evidence import Evidence, Plan
 from .limits import LimitError, Limits
 from .limits import check as within_limits
 from .store import Store, StoreError
@@ -101,6 +111,8 @@ class ServerState:
     crash_after: float = 300.0  # seconds of file-stream silence after which a running run is crashed
     upload_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))  # signs upload addresses
     chance: random.Random = field(default_factory=random.Random)  # for faults with a rate
+    strict: bool = True  # serve only what real W&B clients send (local/evidence.py)
+    refused: Counter[str] = field(default_factory=Counter)  # wire items refused as outside the evidence
 
     def take_fault(self, path: str) -> Fault | None:
         for fault in self.faults:
@@ -162,20 +174,23 @@ def _dumps(payload: Any) -> bytes:
     return json.dumps(payload, allow_nan=True, separators=(",", ":")).encode()
 
 
-Checked = tuple[DocumentNode | None, list[GraphQLError]]
+Checked = tuple[DocumentNode | None, list[GraphQLError], Plan | None]
 
 
-def _checker(schema: GraphQLSchema, size: int) -> Callable[[str], Checked]:
-    """Parse and validate a query text, remembering the last ``size`` texts: a poller sends the same few
-    queries again and again, and parsing and validating them was three quarters of a quiet poll's cost."""
+def _checker(schema: GraphQLSchema, size: int, evidence: Evidence | None = None) -> Callable[[str], Checked]:
+    """Parse and validate a query text, and plan its evidence check (``evidence``: strict), remembering
+    the last ``size`` texts: a poller sends the same few queries again and again, and parsing and
+    validating them was three quarters of a quiet poll's cost."""
 
     def check(query: str) -> Checked:
         try:
             document = parse(query)
         except GraphQLError as error:
-            return None, [error]
+            return None, [error], None
         errors = validate(schema, document)
-        return (None, errors) if errors else (document, [])
+        if errors:
+            return None, errors, None
+        return document, [], evidence.plan(document, schema) if evidence is not None else None
 
     return functools.lru_cache(maxsize=size)(check) if size else check
 
@@ -297,18 +312,22 @@ async def _sweep_crashed(state: ServerState) -> None:
 
 def create_app(state: ServerState) -> Starlette:
     executable = schema.build()
-    check = _checker(executable, state.query_cache)
+    check = _checker(executable, state.query_cache, Evidence.load() if state.strict else None)
 
     def run(query: str, variables: dict[str, Any], operation: str | None, context: dict[str, Any]) -> Any:
-        """``(data, errors, status)``: GraphQL errors come with 200, as from W&B; a query past a limit
-        is a bad request (400)."""
-        document, errors = check(query)
+        """``(data, errors, status)``: GraphQL errors come with 200, as from W&B (a request outside the
+        evidence is one); a query past a limit is a bad request (400), whatever else is wrong with it."""
+        document, errors, plan = check(query)
         if document is None:
             return None, errors, 200
         try:
             within_limits(state.limits, document, variables, operation)
         except LimitError as exc:
             return None, [GraphQLError(str(exc))], 400
+        refused = plan.check(variables) if plan is not None else []
+        if refused:
+            state.refused.update(v.item for v in refused)
+            return None, [GraphQLError(v.message) for v in refused], 200
         result = execute_sync(
             executable, document, variable_values=variables, operation_name=operation, context_value=context
         )
@@ -413,7 +432,8 @@ def create_app(state: ServerState) -> Starlette:
         if request.method == "DELETE":
             state.stats.clear()
             state.sent.clear()
-        return JSONResponse({"requests": dict(state.stats), "bytes": dict(state.sent)})
+            state.refused.clear()
+        return JSONResponse({"requests": dict(state.stats), "bytes": dict(state.sent), "refused": dict(state.refused)})
 
     async def not_found(request: Request) -> Response:
         state.stats[request.url.path] += 1
