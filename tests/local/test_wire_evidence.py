@@ -281,11 +281,6 @@ def test_every_read_generator_is_covered(provider_requests: list[tuple[str, Sent
 # Items the provider still sends with no evidence (issue 25 is fixing them): each must still be sent,
 # so the list only shrinks; when it is empty, LocalWandb can start strict (LENIENT_BY_DEFAULT).
 KNOWN_VIOLATIONS = {
-    # memberships of one collection: W&B's SDK never reads ArtifactCollection.artifactMemberships
-    # (wandb/skills and wandb/weave do, per the audit: add them to cited_items with file:line)
-    "artifactCollection.artifactMemberships",
-    "artifactCollection.artifactMemberships(after)",
-    "artifactCollection.artifactMemberships(first)",
     # a connection nested in project.artifactCollections' page: no client nests these
     "artifactCollections.artifactMemberships",
     "artifactCollections.artifactMemberships(after)",
