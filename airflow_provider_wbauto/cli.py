@@ -2,6 +2,8 @@
 
 ``wbauto automations list [--project e/p] [--entity e] [--json]``: the automations Airflow knows.
 ``wbauto automations dry-run NAME-or-FILE --since ISO [--until ISO]``: what one would have fired.
+``wbauto doctor [--conn-id ID] [--organization ORG]``: the W&B server a connection reaches, its version
+and features, the API key's viewer, and the read plan each event family will use there.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 from .api import Api
 from .automations.automation import Automation
 from .dry_run import EVENT_COLUMNS, dry_run, event_row
-from .hooks.transport import WandbError
+from .hooks.capabilities import read_diagnosis, report
+from .hooks.transport import WandbError, forget_endpoint, probe_errors
 from .hooks.wandb import WandbHook
 from .tables import aligned
 
@@ -65,8 +68,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     dry.add_argument("--json", action="store_true", help="print the events as JSON")
     dry.add_argument("--airflow-url", help="find NAME through Airflow's api-server (default WBAUTO_AIRFLOW_URL)")
     dry.add_argument("--dags-folder", help="find NAME in this folder (default: Airflow's DAGs folder)")
+    doctor = groups.add_parser("doctor", help="what a connection reaches, and how the watches will read it")
+    doctor.add_argument(
+        "--conn-id", default=WandbHook.default_conn_name, help="the wandb connection (default %(default)s)"
+    )
+    doctor.add_argument(
+        "--organization",
+        action="append",
+        help="probe this organization's advanced registry search (repeatable; default: the viewer's entity's)",
+    )
     args = parser.parse_args(argv)
     try:
+        if args.group == "doctor":
+            return _doctor(args)
         return _dry_run(args) if args.command == "dry-run" else _list(args)
     except (ValueError, RuntimeError, KeyError, WandbError, AirflowNotFoundException) as exc:
         print(f"wbauto: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
@@ -100,6 +114,17 @@ def _dry_run(args: argparse.Namespace) -> int:
         if result.events:
             print(aligned([EVENT_COLUMNS, *(event_row(e) for e in result.events)]))
         print(f"{len(result.events)} event(s) would have fired\n")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    hook = WandbHook(args.conn_id)
+    endpoint = hook.endpoint
+    forget_endpoint(endpoint)  # probe afresh: what the server says now
+    diagnosis = hook.run(read_diagnosis(args.organization))
+    if not diagnosis.viewer:
+        raise WandbError(f"W&B at {endpoint.host} accepted the request but returned no viewer")
+    print("\n".join(report(diagnosis, endpoint.host, endpoint.conn_id, probe_errors(endpoint))))
     return 0
 
 

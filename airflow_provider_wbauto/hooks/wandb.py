@@ -239,14 +239,18 @@ class WandbHook(BaseHook):
         return await self.arun(_single(query, variables or {}))
 
     def test_connection(self) -> tuple[bool, str]:
-        """Powers the UI's Test button: checks the key by asking who the viewer is."""
+        """Powers the UI's Test button: the key's viewer, the server's version and features, and how
+        registry links will be read, in one line (``wbauto doctor`` prints the whole read plan)."""
+        from .capabilities import read_diagnosis, summary
+        from .transport import probe_errors
+
         try:
-            viewer = self.query("query WbautoViewer { viewer { username entity } }").get("viewer")
+            found = self.run(read_diagnosis())
         except (WandbError, AirflowNotFoundException, httpx.HTTPError) as exc:
             return False, str(exc)
-        if not viewer:
+        if not found.viewer:
             return False, "W&B accepted the request but returned no viewer"
-        return True, f"Connected to W&B as {viewer.get('username')}"
+        return True, summary(found, self.endpoint.host, probe_errors(self.endpoint))
 
     # -- reads: runs --------------------------------------------------------------------------
 
