@@ -79,14 +79,34 @@ class RunCursor(TypedDict):
 
 @with_config(_STRICT)
 class NewestCursor(TypedDict):
-    newest: Time | None  # the newest version or link seen: the listing goes back to VERSION_MARGIN before it
-    near_newest: list[str]  # short hashes of those within that margin, which the listing shows again
+    newest_index: dict[str, int]  # collection -> the highest version index seen in it (a link's, in a portfolio)
+    newest: Time | None  # the newest version or link seen: what is new in a collection not in newest_index
     uncommitted: dict[str, Pending]  # short hash -> [artifact id, version index]: re-read until committed
     absent: NotRequired[str]
 
 
 @with_config(_STRICT)
+class NewestByTimeCursor(TypedDict):
+    """A created-versions or links cursor stored before version indices were kept: its next poll reads
+    back to VERSION_MARGIN before ``newest`` and stores a ``NewestCursor``."""
+
+    newest: Time | None
+    near_newest: list[str]  # short hashes of those within that margin, which the listing shows again
+    uncommitted: dict[str, Pending]
+    absent: NotRequired[str]
+
+
+@with_config(_STRICT)
 class AliasCursor(TypedDict):
+    pairs: dict[str, int]  # short hash of a (collection, alias, version) pair present -> its generation
+    gone: dict[str, int]  # pairs gone: the generation their next appearance follows
+    absent: NotRequired[str]
+
+
+@with_config(_STRICT)
+class AliasIdsCursor(TypedDict):
+    """An alias cursor stored before pairs were kept: the alias ids present (its next poll stores pairs)."""
+
     aliases: list[str]  # short hashes of the alias ids present
     absent: NotRequired[str]
 
@@ -141,7 +161,9 @@ def family(event: Event) -> Family:
 
 
 @cache
-def _adapter(name: Family | Literal["projects", "record"]) -> TypeAdapter[Any]:
+def _adapter(name: Family | Literal["projects", "record"], legacy: bool = False) -> TypeAdapter[Any]:
+    if legacy:
+        return TypeAdapter(_LEGACY[cast(Family, name)][1])
     return TypeAdapter({"projects": ProjectsCursor, "record": SensorRecord}.get(name) or _SHAPES[cast(Family, name)])
 
 
@@ -160,6 +182,12 @@ _SHAPES: dict[Family, Any] = {
     "tags": TagCursor,
 }
 
+
+# Shapes stored before today's, told by a key only they have; a poll reads them and stores today's
+_LEGACY: dict[Family, tuple[str, Any]] = {
+    "newest": ("near_newest", NewestByTimeCursor),
+    "aliases": ("aliases", AliasIdsCursor),
+}
 
 _RUN_KEYS = {"s": "last_step", "e": "engine", "d": "done", "st": "state", "f": "fired_states"}
 _NEWEST_KEYS = {"hw": "newest", "newest_created": "newest", "near": "near_newest", "pending": "uncommitted"}
@@ -200,7 +228,9 @@ def check(event: Event, cursor: Any) -> Cursor | None:
 
 
 def _valid(name: Family | Literal["projects", "record"], cursor: Any) -> Cursor:
-    _adapter(name).validate_json(json.dumps(cursor))  # JSON's types, strictly: [a, b] is a pair, 1.0 no int
+    earlier = _LEGACY.get(cast(Family, name))
+    legacy = isinstance(cursor, dict) and earlier is not None and earlier[0] in cursor
+    _adapter(name, legacy).validate_json(json.dumps(cursor))  # JSON's types, strictly: [a, b] is a pair, 1.0 no int
     return dict(cursor)
 
 

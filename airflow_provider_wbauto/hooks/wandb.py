@@ -14,17 +14,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, TypedDict, cast
 
 import httpx
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from ..evaluation.engine import history_step
+from .capabilities import advanced_search, read_organizations
 from .times import parse_time
 from .transport import (
     Endpoint,
     GraphQLCall,
+    Probe,
     Read,
     RetryPolicy,
     T,
@@ -709,20 +711,31 @@ VERSION_FIELDS = """id state createdAt metadata versionIndex artifactType { name
   aliases { id alias artifactCollection { name } } artifactSequence { name project { name } }"""
 
 NEWEST_VERSIONS_QUERY = """query WbautoNewestVersions($entity: String!, $project: String!, $collection: String!,
-  $cursor: String, $perPage: Int) {
+  $cursor: String, $perPage: Int, $order: String) {
   project(name: $project, entityName: $entity) { artifactCollection(name: $collection) {
     __typename tags { edges { node { name } } }
-    artifacts(after: $cursor, first: $perPage, order: "-createdAt") {
+    artifacts(after: $cursor, first: $perPage, order: $order) {
       edges { version node { FIELDS } } pageInfo { endCursor hasNextPage } } } } }""".replace("FIELDS", VERSION_FIELDS)
+# W&B's clients order a collection's versions by version index (the SDK's ProjectArtifacts takes an
+# order; wandb/wandb's system test sends "-version_index"): newest first, whatever their times
+VERSIONS_ORDER = "-version_index"
+
+Stop = Callable[[list[MembershipInfo]], bool]  # given a page read newest first: is it the last one needed?
 
 
 def read_newest_versions(
-    entity: str, project: str, collection: str, *, down_to: str | None, per_page: int = 20
+    entity: str, project: str, collection: str, *, stop: Stop, per_page: int = PAGE
 ) -> Read[tuple[list[MembershipInfo], bool]]:
-    """A collection's versions, newest first, page by page until one created before ``down_to``
-    (``None``: the first page only); and whether older ones were left unread. What a watch of new
-    versions reads: the same small request whatever the collection's length."""
-    variables = {"entity": entity, "project": project, "collection": collection, "perPage": per_page}
+    """A collection's versions, highest version index first, page by page until ``stop`` says a page
+    is the last one needed; and whether older ones were left unread. What a watch of new versions
+    reads: one small request when nothing is new, whatever the collection's length."""
+    variables = {
+        "entity": entity,
+        "project": project,
+        "collection": collection,
+        "perPage": per_page,
+        "order": VERSIONS_ORDER,
+    }
 
     def versions(data: dict[str, Any]) -> tuple[dict[str, Any], list[MembershipInfo]]:
         coll = _project(data, entity, project).get("artifactCollection")
@@ -732,29 +745,48 @@ def read_newest_versions(
         page = coll["artifacts"]
         return page, [_version(edge, collection, coll["__typename"], tags) for edge in page["edges"]]
 
-    return (yield from _newest_first(NEWEST_VERSIONS_QUERY, variables, versions, "artifact_created_at", down_to))
+    return (yield from _pages(NEWEST_VERSIONS_QUERY, variables, versions, stop, "the versions of " + collection))
+
+
+def links_ordered(entity: str) -> Read[bool]:
+    """Can the links into ``entity``'s organization's registries be read newest first? Only where the
+    organization has advanced search, probed as the SDK probes it before it sends any order."""
+    organizations: list[str] = yield Probe(f"organizations:{entity}", lambda: read_organizations(entity), [])
+    return bool(organizations) and (yield from advanced_search(organizations[0]))
 
 
 NEWEST_LINKS_QUERY = """query WbautoNewestLinks($entity: String!, $registry: JSONString, $collection: JSONString,
-  $cursor: String, $perPage: Int) {
+  $cursor: String, $perPage: Int, $order: String) {
   entity(name: $entity) { organization { orgEntity {
     artifactMemberships(projectFilters: $registry, collectionFilters: $collection, after: $cursor, first: $perPage,
-      order: "-createdAt") {
+      order: $order) {
       edges { node { FIELDS } } pageInfo { endCursor hasNextPage } } } } } }""".replace("FIELDS", MEMBERSHIP_FIELDS)
+ALL_LINKS_QUERY = (
+    NEWEST_LINKS_QUERY.replace("WbautoNewestLinks", "WbautoLinks")
+    .replace(", $order: String", "")
+    .replace(",\n      order: $order", "")
+)
+# The link-time order the SDK sends for registry versions, and only for an organization with
+# advanced search (registries_search.py: any order is refused otherwise)
+LINKS_ORDER = "-acm_created_at"
 
 
 def read_newest_links(
-    entity: str, registry: str, collection: str | None, *, down_to: str | None, per_page: int = 20
+    entity: str, registry: str, collection: str | None, *, stop: Stop, ordered: bool, per_page: int = PAGE
 ) -> Read[tuple[list[MembershipInfo], bool]]:
-    """The links into a registry (or one of its collections), newest first, as
-    ``read_newest_versions`` lists versions: the organization's ``artifactMemberships`` filtered by
-    registry and collection, as the SDK's RegistryVersions asks."""
-    variables = {
+    """The links into a registry (or one of its collections), as the SDK's RegistryVersions reads them
+    (the organization's ``artifactMemberships`` filtered by registry and collection). ``ordered``
+    (the organization has advanced search): newest link first, until ``stop``; otherwise every link,
+    in W&B's own order, which the SDK does not let a client choose: a poll costs O(links)."""
+    variables: dict[str, Any] = {
         "entity": entity,
-        "registry": json.dumps({"name": registry}),
-        "collection": json.dumps({"name": collection}) if collection else None,
+        "registry": json.dumps({"name": registry}, separators=(",", ":")),
         "perPage": per_page,
     }
+    if collection:
+        variables["collection"] = json.dumps({"name": collection}, separators=(",", ":"))
+    if ordered:
+        variables["order"] = LINKS_ORDER
 
     def links(data: dict[str, Any]) -> tuple[dict[str, Any], list[MembershipInfo]]:
         org_entity = ((data.get("entity") or {}).get("organization") or {}).get("orgEntity")
@@ -763,21 +795,26 @@ def read_newest_links(
         page = org_entity["artifactMemberships"]
         return page, [_membership(edge["node"]) for edge in page["edges"]]
 
-    return (yield from _newest_first(NEWEST_LINKS_QUERY, variables, links, "created_at", down_to))
+    query = NEWEST_LINKS_QUERY if ordered else ALL_LINKS_QUERY
+    return (yield from _pages(query, variables, links, stop if ordered else _never, "the links of " + registry))
 
 
-FIRST_PAGE = 5  # what a quiet poll of the newest versions or links reads: the margin's few, and one more
+def _never(_: list[MembershipInfo]) -> bool:
+    return False
 
 
-def _newest_first(
+FIRST_PAGE = 5  # what a quiet poll of the newest versions or links reads: a few, newest first
+
+
+def _pages(
     query: str,
     variables: dict[str, Any],
     page_of: Callable[[dict[str, Any]], tuple[dict[str, Any], list[MembershipInfo]]],
-    stamp: Literal["artifact_created_at", "created_at"],
-    down_to: str | None,
+    stop: Stop,
+    what: str,
 ) -> Read[tuple[list[MembershipInfo], bool]]:
-    """Pages of a listing ordered newest first until one reaches past ``down_to`` (``None``: one page);
-    and whether older ones were left unread. The first page is short: a quiet poll needs only a few."""
+    """Pages of a listing until ``stop`` says a page is the last one needed, or none is left; and
+    whether some were left unread. The first page is short: a quiet poll needs only a few."""
     out: list[MembershipInfo] = []
     cursor, followed = None, set[str]()
     while True:
@@ -785,9 +822,9 @@ def _newest_first(
         page, found = page_of((yield GraphQLCall(query, {**variables, "cursor": cursor, "perPage": size})))
         out += found
         more = bool(page["pageInfo"]["hasNextPage"])
-        if not more or down_to is None or any(parse_time(m[stamp]) < parse_time(down_to) for m in found):
+        if not more or stop(found):
             return out, more
-        cursor = _next_cursor(page, followed, "the newest versions or links")
+        cursor = _next_cursor(page, followed, what)
 
 
 def _version(edge: dict[str, Any], collection: str, typename: str, collection_tags: list[str]) -> MembershipInfo:
@@ -797,7 +834,7 @@ def _version(edge: dict[str, Any], collection: str, typename: str, collection_ta
         id="",
         collection=collection,
         collection_type="PORTFOLIO" if typename == "ArtifactPortfolio" else "SEQUENCE",
-        version_index=int(str(edge["version"]).lstrip("v")),
+        version_index=_index_of(art, edge.get("version")),
         created_at=art["createdAt"],
         aliases=[
             AliasInfo(id=a["id"], alias=a["alias"])
@@ -809,22 +846,34 @@ def _version(edge: dict[str, Any], collection: str, typename: str, collection_ta
     )
 
 
+def _index_of(art: dict[str, Any], version: Any) -> int:
+    """A version's index in its collection: the edge's ``v3`` or the node's ``versionIndex``; -1 while
+    W&B gives none (a version not committed yet may have no index)."""
+    if isinstance(version, str) and version.removeprefix("v").isdigit():
+        return int(version.removeprefix("v"))
+    index = art.get("versionIndex")
+    return int(index) if isinstance(index, int) else -1
+
+
 VERSIONS_BY_ID_QUERY = "query WbautoVersionsById(DECL) { PARTS }"
 
 
-def read_versions_by_id(collection: str, versions: Sequence[tuple[str, int]]) -> Read[dict[str, MembershipInfo | None]]:
-    """``artifact id -> the version`` as a member of ``collection`` at the index given, one request
-    (``None``: deleted). Re-reads the versions a watch saw uncommitted."""
-    if not versions:
-        return {}
-    decl = ", ".join(f"$a{i}: ID!" for i in range(len(versions)))
-    parts = " ".join(f"a{i}: artifact(id: $a{i}) {{ {VERSION_FIELDS} }}" for i in range(len(versions)))
-    query = VERSIONS_BY_ID_QUERY.replace("DECL", decl).replace("PARTS", parts)
-    data = yield GraphQLCall(query, {f"a{i}": artifact for i, (artifact, _) in enumerate(versions)})
+def read_versions_by_id(
+    collection: str, versions: Sequence[tuple[str, int]], per_request: int = 20
+) -> Read[dict[str, MembershipInfo | None]]:
+    """``artifact id -> the version`` as a member of ``collection`` (at the index given, or W&B's
+    when -1), ``per_request`` a request (``None``: deleted). Re-reads the versions a watch saw uncommitted."""
     out: dict[str, MembershipInfo | None] = {}
-    for i, (artifact, index) in enumerate(versions):
-        node = data.get(f"a{i}")
-        out[artifact] = _version({"version": f"v{index}", "node": node}, collection, "", []) if node else None
+    for start in range(0, len(versions), per_request):
+        batch = versions[start : start + per_request]
+        decl = ", ".join(f"$a{i}: ID!" for i in range(len(batch)))
+        parts = " ".join(f"a{i}: artifact(id: $a{i}) {{ {VERSION_FIELDS} }}" for i in range(len(batch)))
+        query = VERSIONS_BY_ID_QUERY.replace("DECL", decl).replace("PARTS", parts)
+        data = yield GraphQLCall(query, {f"a{i}": artifact for i, (artifact, _) in enumerate(batch)})
+        for i, (artifact, index) in enumerate(batch):
+            node = data.get(f"a{i}")
+            edge = {"version": f"v{index}" if index >= 0 else None, "node": node}
+            out[artifact] = _version(edge, collection, "", []) if node else None
     return out
 
 
@@ -844,20 +893,41 @@ PROJECT_ALIASES_QUERY = """query WbautoProjectAliases($entity: String!, $project
 
 
 class AliasRef(TypedDict):
-    """An alias of a collection as its collection lists it: a moved or re-added alias has a new id."""
+    """An alias of a collection as its collection lists it, and the version it names now (``artifact_id``
+    empty: none, it went between the two reads). W&B does not say whether an alias that moves keeps
+    its id, so what an alias names is read, never inferred from its id."""
 
     collection: str
     id: str
     alias: str
+    artifact_id: str
+    version_index: int
 
 
 def read_aliases(entity: str, project: str, collection: str | None, per_page: int = PAGE) -> Read[list[AliasRef]]:
     """The aliases of a collection, or of every collection of a project (nested: one request when no
-    collection has more than a page of them): O(aliases), whatever the number of versions."""
+    collection has more than a page of them), each with the version it names (looked up by
+    ``collection:alias`` as the SDK does, 50 a request): O(aliases), whatever the number of versions."""
     variables: dict[str, Any] = {"entity": entity, "project": project, "perPage": per_page, "aliasCursor": None}
     if collection is not None:
-        return (yield from _collection_aliases(variables, collection))
-    return (yield from _each_collection(PROJECT_ALIASES_QUERY, variables, "aliases", _collection_aliases))
+        refs = yield from _collection_aliases(variables, collection)
+    else:
+        refs = yield from _each_collection(PROJECT_ALIASES_QUERY, variables, "aliases", _collection_aliases)
+    targets = yield from _alias_targets(entity, project, [(r["collection"], r["alias"]) for r in refs])
+    for ref in refs:
+        ref["artifact_id"], ref["version_index"] = targets.get((ref["collection"], ref["alias"]), ("", -1))
+    return refs
+
+
+ALIAS_TARGET_FIELDS = "versionIndex artifact { id }"
+
+
+def _alias_targets(
+    entity: str, project: str, refs: Sequence[tuple[str, str]], per_request: int = 50
+) -> Read[dict[tuple[str, str], tuple[str, int]]]:
+    """``(collection, alias) -> (artifact id, version index)`` of the version each alias names now."""
+    got = yield from _by_alias(entity, project, refs, ALIAS_TARGET_FIELDS, per_request)
+    return {ref: (node["artifact"]["id"], _index_of(node, None)) for ref, node in got.items() if node}
 
 
 def _collection_aliases(
@@ -866,7 +936,7 @@ def _collection_aliases(
     """The aliases of ``collection`` with their ids: those on ``page`` (when already read) and after."""
 
     def ref(node: dict[str, Any]) -> AliasRef:
-        return AliasRef(collection=collection, id=node["id"], alias=node["alias"])
+        return AliasRef(collection=collection, id=node["id"], alias=node["alias"], artifact_id="", version_index=-1)
 
     return (
         yield from _collection_pages(
@@ -876,17 +946,24 @@ def _collection_aliases(
 
 
 def read_members_by_alias(
-    entity: str, project: str, refs: Sequence[tuple[str, str]], per_request: int = 50
+    entity: str, project: str, refs: Sequence[tuple[str, str]], per_request: int = 20
 ) -> Read[dict[tuple[str, str], MembershipInfo | None]]:
     """The membership each ``(collection, alias)`` names now (``None``: gone), ``per_request`` a request."""
-    out: dict[tuple[str, str], MembershipInfo | None] = {}
+    got = yield from _by_alias(entity, project, refs, MEMBERSHIP_FIELDS, per_request)
+    return {ref: _membership(node) if node else None for ref, node in got.items()}
+
+
+def _by_alias(
+    entity: str, project: str, refs: Sequence[tuple[str, str]], fields: str, per_request: int
+) -> Read[dict[tuple[str, str], dict[str, Any] | None]]:
+    """``fields`` of the membership each ``(collection, alias)`` names (``None``: none), as the SDK looks
+    a version up by name (``artifactCollectionMembership(name: "collection:alias")``)."""
+    out: dict[tuple[str, str], dict[str, Any] | None] = {}
     refs = list(dict.fromkeys(refs))
     for start in range(0, len(refs), per_request):
         batch = refs[start : start + per_request]
         decl = "".join(f", $m{i}: String!" for i in range(len(batch)))
-        parts = " ".join(
-            f"m{i}: artifactCollectionMembership(name: $m{i}) {{ {MEMBERSHIP_FIELDS} }}" for i in range(len(batch))
-        )
+        parts = " ".join(f"m{i}: artifactCollectionMembership(name: $m{i}) {{ {fields} }}" for i in range(len(batch)))
         q = (
             f"query WbautoMembersByAlias($entity: String!, $project: String!{decl}) {{"
             f" project(name: $project, entityName: $entity) {{ {parts} }} }}"
@@ -894,8 +971,7 @@ def read_members_by_alias(
         variables = {"entity": entity, "project": project, **{f"m{i}": f"{c}:{a}" for i, (c, a) in enumerate(batch)}}
         node = _project((yield GraphQLCall(q, variables)), entity, project)
         for i, ref in enumerate(batch):
-            got = node.get(f"m{i}")
-            out[ref] = _membership(got) if got else None
+            out[ref] = node.get(f"m{i}")
     return out
 
 
@@ -943,7 +1019,7 @@ def _membership(node: dict[str, Any]) -> MembershipInfo:
         id=node["id"],
         collection=coll["name"],
         collection_type="PORTFOLIO" if coll["__typename"] == "ArtifactPortfolio" else "SEQUENCE",
-        version_index=int(node["versionIndex"]),
+        version_index=_index_of(node, None),
         created_at=node["createdAt"],
         aliases=[AliasInfo(id=a["id"], alias=a["alias"]) for a in node["aliases"]],
         collection_tags=[e["node"]["name"] for e in (coll.get("tags") or {}).get("edges", [])],
@@ -962,6 +1038,6 @@ def _artifact_fields(art: dict[str, Any]) -> _ArtifactFields:
         artifact_type=art["artifactType"]["name"],
         source_project=seq["project"]["name"],
         source_collection=seq["name"],
-        source_version_index=int(art["versionIndex"]),
+        source_version_index=_index_of(art, None),
         artifact_tags=[t["name"] for t in art.get("tags") or []],
     )

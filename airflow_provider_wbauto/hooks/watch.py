@@ -12,11 +12,14 @@ before storing the new cursor simply polls again. The cursor is a small JSON dic
   where each run stands (``historyKeys``, which carries every key a run logged). Finished runs not
   listed are dropped, and so are running ones quiet for ``QUIET_AFTER`` (past ``RUNS_KEPT``, the least
   recently heard of); one that shows up again is picked up from the step it is at.
-- created versions and registry links (``NewestCursor``): the newest seen, the short hashes of those
-  within ``VERSION_MARGIN`` of it, and the versions seen uncommitted; a poll lists newest first, back
-  to the margin (one small request when nothing changed, whatever the collection's length).
-- added aliases: ``{"aliases": sorted short hashes of the alias ids present}`` (a moved or re-added
-  alias has a new id, so it is new).
+- created versions and registry links (``NewestCursor``): the highest version index seen in each
+  collection (a link's index in its portfolio), the newest time seen (what is new in a collection not
+  seen yet), and the versions seen uncommitted; a poll lists newest first (by version index; links by
+  link time where the organization has advanced search, else all of them) down to the first one
+  seen: one small request when nothing changed, whatever the collection's length.
+- added aliases: ``{"pairs": {short hash of (collection, alias, version): generation}, "gone": ...}``,
+  the pairs present and the generations of recently gone ones: an alias that moves is a new pair
+  whether or not W&B keeps its id.
 - other artifact families: ``{"present": sorted short hashes of the subjects present}``; an event is a
   subject present now and not before (a membership of a plain project's portfolio). Unlinks:
   ``{"linked": {short hash: [membership id, collection, version index, artifact id, type]}}``, the
@@ -45,9 +48,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Literal, cast
 
 from ..automations.events import (
@@ -76,8 +80,10 @@ from .wandb import (
     MembershipInfo,
     RowsRead,
     RunInfo,
+    Stop,
     Tuning,
     WandbHook,
+    links_ordered,
     read_aliases,
     read_members_by_alias,
     read_memberships,
@@ -212,7 +218,7 @@ class Snapshot:
     history: Mapping[str, RowsRead] = field(default_factory=dict)
     members: list[MembershipInfo] | None = None
     newest: list[MembershipInfo] | None = None  # a collection's newest versions or a registry's newest links ...
-    newest_after: str | None = None  # ... every one made after this time (``None``: every one)
+    newest_whole: bool = False  # ... read to the last one
     aliases: list[AliasRef] | None = None
     absent: str | None = None  # the scope does not exist yet (why)
     entity: str = ""  # a team or organization scope: the entity whose projects ``parts`` are
@@ -234,6 +240,7 @@ class SnapshotState:
     started: bool = False
     parts: dict[str, SnapshotState] = field(default_factory=dict)  # a team or organization's projects
     listed: dict[str, RunInfo] = field(default_factory=dict)  # the previous run listing, to tell what changed
+    newest: _Seen | None = None  # versions or links: what the previous listing saw
 
 
 def read_snapshot(
@@ -264,10 +271,10 @@ def read_snapshot(
     entity, project = project_of(scope)
     if stream in ("versions", "links"):
         kind = _NEWEST[stream]
-        down_to = _versions_since(state.hw)
-        (newest, after), missing = yield from _or_nothing(kind.read(scope, down_to), ([], None))
-        hw = kind.newest(state.hw, newest)
-        return Snapshot(newest=newest, newest_after=after, absent=missing), SnapshotState(hw=hw, started=True)
+        stop = state.newest.stop(kind) if state.newest is not None else (lambda page: True)
+        (newest, more), missing = yield from _or_nothing(kind.read(scope, stop), ([], False))
+        now = _Seen.of((state.newest or _Seen({}, None)).after(kind, newest))
+        return Snapshot(newest=newest, newest_whole=not more, absent=missing), SnapshotState(newest=now, started=True)
     if stream == "aliases":
         aliases, missing = yield from _or_nothing(read_aliases(entity, project, scope.collection), [])
         return Snapshot(aliases=aliases, absent=missing), state
@@ -732,8 +739,8 @@ def _created(event: OnCreateArtifact, m: MembershipInfo) -> bool:
 # -- created versions, registry links and added aliases: reading only what changed ----------------------
 
 PENDING_KEPT = 200  # versions seen uncommitted, re-read until they commit (the oldest forgotten past this)
-# W&B stamps a version's creation and a link itself, so only concurrent ones land out of order: a
-# listing goes this far behind the newest seen (MARGIN is for heartbeats, which clients write)
+# A version or link in a collection the cursor has no index for is new when made at or after the newest
+# one seen less this margin (only concurrent ones land out of order: W&B stamps both itself)
 VERSION_MARGIN = timedelta(seconds=30)
 
 
@@ -743,34 +750,24 @@ def _versions_since(hw: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class _Newest:
-    """A family read newest first: a collection's versions (by creation) or a registry's links (by
-    link time). Only versions wait to be committed; a link is made of a committed version."""
+    """A family read newest first: a collection's versions (by version index, as W&B's clients order
+    them) or a registry's links (by link time where the organization has advanced search, else all of
+    them). What is new is told by version index in its collection, never by a time W&B may order by
+    otherwise; only versions wait to be committed (a link is made of a committed version)."""
 
     stamp: Literal["artifact_created_at", "created_at"]
     subject: str  # the event's subject, from the version's fields
     waits_for_commit: bool
 
-    def read(self, scope: Scope, down_to: str | None) -> Read[tuple[list[MembershipInfo], str | None]]:
-        """What was made at or after ``down_to`` (``None``: the newest, and all within VERSION_MARGIN of
-        it, so a baseline knows every one the next listing shows again), newest first, and after which
-        time the listing is whole (``None``: it has everything)."""
-        found, more = yield from self._read(scope, down_to)
-        if down_to is None and more and found:
-            bound = _versions_since(self.newest(None, found))
-            assert bound is not None
-            if all(_at_or_after(m[self.stamp], bound) for m in found):
-                found, more = yield from self._read(scope, bound)
-        return found, (min((m[self.stamp] for m in found), key=parse_time) if more and found else None)
-
-    def _read(self, scope: Scope, down_to: str | None) -> Read[tuple[list[MembershipInfo], bool]]:
+    def read(self, scope: Scope, stop: Stop) -> Read[tuple[list[MembershipInfo], bool]]:
+        """What is listed newest first until ``stop`` says a page is the last one needed; and whether
+        older ones were left unread."""
         entity, project = project_of(scope)
-        if self.stamp == "created_at":
-            return (yield from read_newest_links(entity, project, scope.collection, down_to=down_to))
-        assert scope.collection is not None
-        return (yield from read_newest_versions(entity, project, scope.collection, down_to=down_to))
-
-    def newest(self, hw: str | None, found: list[MembershipInfo]) -> str | None:
-        return max([s for s in (hw, *(m[self.stamp] for m in found)) if s], key=parse_time, default=None)
+        if self.waits_for_commit:
+            assert scope.collection is not None
+            return (yield from read_newest_versions(entity, project, scope.collection, stop=stop))
+        ordered = yield from links_ordered(entity)
+        return (yield from read_newest_links(entity, project, scope.collection, stop=stop, ordered=ordered))
 
     def key(self, m: MembershipInfo) -> str:
         return _short(self.subject.format(**m))
@@ -782,48 +779,91 @@ _NEWEST = {
 }
 
 
-def _covers(shared: Snapshot | None, down_to: str | None) -> bool:
-    """Does a shared listing hold everything made at or after ``down_to`` (``None``: the newest)?"""
+@dataclass(frozen=True)
+class _Seen:
+    """Where a newest-first watch stands (its cursor): the highest version index seen in each
+    collection, and the newest time seen for a collection it has no index for (``None``: nothing seen,
+    all is new). A cursor stored before indices were kept has only the time and the short hashes of
+    the ones ``near`` it, which the listing shows again."""
+
+    indices: Mapping[str, int]
+    newest: str | None
+    near: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, cursor: Cursor) -> _Seen:
+        return cls(cursor.get("newest_index", {}), cursor.get("newest"), frozenset(cursor.get("near_newest", [])))
+
+    def new(self, kind: _Newest, m: MembershipInfo) -> bool:
+        seen = self.indices.get(m["collection"])
+        if seen is not None:
+            return m["version_index"] > seen
+        after = _versions_since(self.newest)
+        return after is None or (kind.key(m) not in self.near and _at_or_after(m[kind.stamp], after))
+
+    def stop(self, kind: _Newest) -> Stop:
+        """A page is the last one needed once it holds one seen (an unknown index does not say)."""
+        return lambda page: any(m["version_index"] >= 0 and not self.new(kind, m) for m in page)
+
+    def after(self, kind: _Newest, found: list[MembershipInfo]) -> dict[str, Any]:
+        """The cursor's fields once ``found`` is seen as well."""
+        indices = dict(self.indices)
+        for m in found:
+            if m["version_index"] >= 0:
+                indices[m["collection"]] = max(indices.get(m["collection"], -1), m["version_index"])
+        stamps = [s for s in (self.newest, *(m[kind.stamp] for m in found)) if s]
+        return {"newest_index": dict(sorted(indices.items())), "newest": max(stamps, key=parse_time, default=None)}
+
+
+def _first_poll(kind: _Newest, since: str | None) -> tuple[Callable[[MembershipInfo], bool], Stop]:
+    """At a watch's first poll: what is news (made since ``since``; ``None``: nothing, a baseline) and
+    how far to read (the first page; everything; back past ``since``)."""
+    if since is None:
+        return (lambda m: False), (lambda page: True)
+    if since == BEGINNING:
+        return (lambda m: True), (lambda page: False)
+    bound = _versions_since(since)
+    return (lambda m: _at_or_after(m[kind.stamp], since)), (
+        lambda page: any(not _at_or_after(m[kind.stamp], bound) for m in page)
+    )
+
+
+def _covers(shared: Snapshot | None, stop: Stop) -> bool:
+    """Does a shared listing hold everything a watch would read itself (it read to the end, or it
+    holds a page the watch would stop at)?"""
     if shared is None or shared.newest is None:
         return False
-    if shared.newest_after is None or down_to is None:
-        return True
-    return parse_time(down_to) > parse_time(shared.newest_after)
+    return shared.newest_whole or stop(shared.newest)
 
 
 def _poll_newest(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
-    """New committed versions of a collection, or new links into a registry: the listing goes back only
-    to the newest seen (less ``VERSION_MARGIN`` for ones made concurrently); those made within that
-    margin and the versions seen uncommitted (re-read until they commit) are kept. A quiet poll is one
-    small request whatever the collection's or registry's length; the cursor stays small."""
+    """New committed versions of a collection, or new links into a registry: the listing goes newest
+    first, only down to the first one seen; those seen uncommitted are re-read until they commit. A
+    quiet poll is one small request whatever the collection's or registry's length; the cursor holds
+    an index per collection."""
     event = watch.event
     assert isinstance(event, OnCreateArtifact | OnLinkArtifact)
     kind = _NEWEST[stream_of(event)]
     cursor = cast(NewestCursor | None, stored)
-    first = cursor is None
-    hw = cursor.get("newest") if cursor else None
-    if first:
-        down_to = None if watch.since is None else EPOCH if watch.since == BEGINNING else watch.since
+    seen = _Seen.of(cast(Cursor, cursor)) if cursor else _Seen({}, None)
+    if cursor is None:
+        is_new, stop = _first_poll(kind, watch.since)
     else:
-        down_to = _versions_since(hw) or EPOCH  # nothing seen yet: everything is new
-    if _covers(shared, down_to):
+        is_new, stop = partial(seen.new, kind), seen.stop(kind)
+    if _covers(shared, stop):
         assert shared is not None and shared.newest is not None
         found, missing = shared.newest, shared.absent
     else:
-        (found, _), missing = yield from _or_nothing(kind.read(event.scope, down_to), ([], None))
-    near = set(cursor.get("near_newest", [])) if cursor else set()
+        (found, _), missing = yield from _or_nothing(kind.read(event.scope, stop), ([], None))
     pending: dict[str, list[Any]] = dict(cursor.get("uncommitted", {})) if cursor else {}
     events: list[Payload] = []
     listed = set()
-    for m in sorted(found, key=lambda m: parse_time(m[kind.stamp])):
+    for m in sorted(found, key=lambda m: (parse_time(m[kind.stamp]), m["version_index"])):
         key = kind.key(m)
         listed.add(key)
         waiting = kind.waits_for_commit and m["artifact_state"] != "COMMITTED"
-        # news: at the first poll, made since ``since`` or not committed yet (committing later is news)
-        new = (_at_or_after(m[kind.stamp], watch.since) or waiting) if first else key not in near
-        behind = down_to is not None and not _at_or_after(m[kind.stamp], down_to)
-        if key not in pending and (behind or not new):
-            continue  # seen, or older than the listing needs (its last page reaches past it)
+        if key not in pending and not (is_new(m) or (cursor is None and waiting)):
+            continue  # seen before, or older than the watch (a version committing later is news)
         pending.pop(key, None)
         if not waiting:
             if _fires(event, m):
@@ -840,14 +880,8 @@ def _poll_newest(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -
                 del pending[key]  # deleted, or committed at last
             if got is not None and got["artifact_state"] == "COMMITTED" and _fires(event, got):
                 events.append(_artifact_payload(watch, got, f"artifact/{artifact}", None))
-    new_hw = kind.newest(hw, found)
-    bound = _versions_since(new_hw)
-    new_cursor: NewestCursor = {
-        "newest": new_hw,
-        "near_newest": sorted(kind.key(m) for m in found if bound is not None and _at_or_after(m[kind.stamp], bound)),
-        "uncommitted": dict(list(pending.items())[-PENDING_KEPT:]),
-    }
-    return events, _with_absent(cast(Cursor, new_cursor), missing)
+    new_cursor = seen.after(kind, found) | {"uncommitted": dict(list(pending.items())[-PENDING_KEPT:])}
+    return events, _with_absent(new_cursor, missing)
 
 
 def _fires(event: OnCreateArtifact | OnLinkArtifact | OnUnlinkArtifact, m: MembershipInfo) -> bool:
@@ -857,9 +891,15 @@ def _fires(event: OnCreateArtifact | OnLinkArtifact | OnUnlinkArtifact, m: Membe
     return m["collection_type"] == "PORTFOLIO" and matches(event.filter, _record(m))
 
 
+GONE_KEPT = 500  # (collection, alias, version) pairs gone whose generation is remembered
+
+
 def _poll_aliases(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) -> Read[tuple[list[Payload], Cursor]]:
-    """Aliases added: the scope's aliases are listed with their ids (a moved or re-added alias has a
-    new one), O(aliases) whatever the number of versions; only the versions of new ones are read."""
+    """Aliases added: the scope's aliases are listed with the version each names now, O(aliases)
+    whatever the number of versions, and an (alias, version) pair not present before is an event,
+    so an alias that moves fires for its new version whether W&B gives it a new id or keeps it. A pair
+    that comes back (an alias moved away and back) is a new generation, in its event's id. Only the
+    versions of new pairs are read whole."""
     event = watch.event
     assert isinstance(event, OnAddArtifactAlias)
     entity, project = project_of(event.scope)
@@ -867,24 +907,42 @@ def _poll_aliases(watch: Watch, cursor: Cursor | None, shared: Snapshot | None) 
         refs, missing = shared.aliases, shared.absent
     else:
         refs, missing = yield from _or_nothing(read_aliases(entity, project, event.scope.collection), [])
-    present = {_short(f"alias/{r['id']}"): r for r in refs}
-    before = set(cursor["aliases"]) if cursor else None
-    fresh = [r for key, r in sorted(present.items()) if (key not in before if before is not None else watch.since)]
-    members = (
-        (yield from read_members_by_alias(entity, project, [(r["collection"], r["alias"]) for r in fresh]))
-        if fresh
-        else {}
-    )
+    present = {_pair(r): r for r in refs if r["artifact_id"]}
+    pairs: dict[str, int] = dict(cursor.get("pairs", {})) if cursor else {}
+    gone: dict[str, int] = dict(cursor.get("gone", {})) if cursor else {}
+    legacy = set(cursor["aliases"]) if cursor and "aliases" in cursor else None  # alias ids, before pairs were kept
+    fresh: list[tuple[AliasRef, int]] = []
+    for key, ref in sorted(present.items()):
+        if key in pairs:
+            continue
+        pairs[key] = gone.pop(key, 0) + 1
+        if legacy is not None and _short(f"alias/{ref['id']}") in legacy:
+            continue  # seen under a cursor of alias ids
+        if cursor is not None or watch.since:
+            fresh.append((ref, pairs[key]))
+    for key in [k for k in pairs if k not in present]:
+        gone[key] = pairs.pop(key)
+    refs_read = [(r["collection"], r["alias"]) for r, _ in fresh]
+    members = (yield from read_members_by_alias(entity, project, refs_read)) if fresh else {}
     events: list[Payload] = []
-    for ref in fresh:
+    for ref, generation in fresh:
         m = members.get((ref["collection"], ref["alias"]))
-        if m is None or (before is None and not _at_or_after(m["created_at"], watch.since)):
-            continue  # gone already, or (backfilling) on a version that joined before ``since``
-        alias_id = next((a["id"] for a in m["aliases"] if a["alias"] == ref["alias"]), ref["id"])
+        if m is None or m["artifact_id"] != ref["artifact_id"]:
+            continue  # moved or gone since it was listed: the next poll sees where it is
+        if cursor is None and not _at_or_after(m["created_at"], watch.since):
+            continue  # backfilling: on a version that joined before ``since``
         if matches(event.filter, {**_record(m), "alias": ref["alias"]}):
-            subject = f"alias/{m['collection']}/{m['artifact_id']}/{alias_id}"
+            subject = f"alias/{m['collection']}/{m['artifact_id']}/{ref['id']}" + (
+                f"/{generation}" if generation > 1 else ""
+            )
             events.append(_artifact_payload(watch, m, subject, ref["alias"]))
-    return events, _with_absent({"aliases": sorted(present)}, missing)
+    new_cursor = {"pairs": dict(sorted(pairs.items())), "gone": dict(list(gone.items())[-GONE_KEPT:])}
+    return events, _with_absent(new_cursor, missing)
+
+
+def _pair(ref: AliasRef) -> str:
+    """An (alias, version) pair of a collection, as a cursor keeps it."""
+    return _short(f"alias/{ref['collection']}/{ref['alias']}/{ref['artifact_id']}")
 
 
 def _artifact_payload(watch: Watch, m: MembershipInfo, subject: str, alias: str | None) -> Payload:

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from airflow_provider_wbauto.hooks.transport import GraphQLCall, Read, WandbError, checked
-from airflow_provider_wbauto.hooks.wandb import read_memberships, read_newest_links, read_projects, read_runs
+from airflow_provider_wbauto.hooks.wandb import (
+    read_memberships,
+    read_newest_links,
+    read_newest_versions,
+    read_projects,
+    read_runs,
+)
 
 pytestmark = pytest.mark.hostile  # the hostile-input corpus (python -m reliability counts it)
 
@@ -44,10 +50,15 @@ READS: dict[str, tuple[Callable[[], Read[Any]], Callable[[dict[str, Any]], dict[
         lambda page: {"project": {"artifactCollection": {"artifactMemberships": page}}},
         "the artifactMemberships of model",
     ),
-    "newest links": (  # an empty page is never past down_to, so paging goes on
-        lambda: read_newest_links("e", "wandb-registry-model", None, down_to="2026-01-01T00:00:00Z"),
+    "links": (  # without advanced search every link is read, page after page
+        lambda: read_newest_links("e", "wandb-registry-model", None, stop=lambda page: True, ordered=False),
         lambda page: {"entity": {"organization": {"orgEntity": {"artifactMemberships": page}}}},
-        "the newest versions or links",
+        "the links of wandb-registry-model",
+    ),
+    "newest versions": (  # an empty page holds nothing seen, so paging goes on
+        lambda: read_newest_versions("e", "p", "model", stop=lambda page: bool(page)),
+        lambda page: {"project": {"artifactCollection": {"__typename": "ArtifactSequence", "artifacts": page}}},
+        "the versions of model",
     ),
 }
 

@@ -51,15 +51,23 @@ class Recorder:
         self.calls = []
         return self.hook.run(self._record(read))
 
-    def _record(self, read: Generator[GraphQLCall, Any, Any]) -> Generator[GraphQLCall, Any, Any]:
-        data = None
-        try:
-            while True:
-                call = read.send(data)
+    def _record(self, read: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
+        """The read, passing on what the runner answers or throws in (a batch too big), keeping the
+        GraphQL calls it asked for (a probe's calls are the runner's, once per process)."""
+        advance: Any = lambda: read.send(None)  # noqa: E731
+        while True:
+            try:
+                call = advance()
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(call, GraphQLCall):
                 self.calls.append(call)
+            try:
                 data = yield call
-        except StopIteration as stop:
-            return stop.value
+            except Exception as exc:
+                advance = lambda exc=exc: read.throw(exc)  # noqa: E731
+            else:
+                advance = lambda data=data: read.send(data)  # noqa: E731
 
 
 @pytest.fixture
@@ -131,23 +139,35 @@ def test_a_quiet_project_costs_one_small_request_and_changes_read_only_new_rows_
     assert "historyKeys" not in recorder.calls[0].query  # the listing's size does not grow with the keys logged
 
 
-def test_a_quiet_project_of_collections_costs_one_request(hook: WandbHook, wandb_conn: LocalWandb, entity: str) -> None:
-    """An alias watch on a project lists each collection's aliases nested in one request."""
+def test_a_quiet_project_of_aliases_costs_two_requests(hook: WandbHook, wandb_conn: LocalWandb, entity: str) -> None:
+    """An alias watch on a project lists each collection's aliases nested in one request, and the
+    version each names in one more (50 aliases a request); a moved alias fires for its new version."""
     store = wandb_conn.store
     versions = {c: [store.create_version(entity, "p", f"model-{c}") for _ in range(3)] for c in range(12)}
     watch = Watch(OnAddArtifactAlias(scope=f"{entity}/p"), "a")
     recorder = Recorder(hook)
     _, cursor = recorder(watch, None)
     events, cursor = recorder(watch, cursor)
-    assert events == [] and len(recorder.calls) == 1
+    assert events == [] and [c.query.split("(")[0] for c in recorder.calls] == [
+        "query WbautoProjectAliases",
+        "query WbautoMembersByAlias",
+    ]
 
-    store.add_aliases(versions[5][1], store.collection_id(entity, "p", "model-5"), ["production"])
+    collection = store.collection_id(entity, "p", "model-5")
+    store.add_aliases(versions[5][1], collection, ["production"])
     events, cursor = recorder(watch, cursor)
     assert [(e["artifact_collection_name"], e["artifact_version_index"], e["alias"]) for e in events] == [
         ("model-5", 1, "production")
     ]
-    listing, version = (c.query.split("(")[0] for c in recorder.calls)  # the aliases, then the new one's version
-    assert (listing, version) == ("query WbautoProjectAliases", "query WbautoMembersByAlias")
+    names = [c.query.split("(")[0] for c in recorder.calls]  # the aliases, what they name, the new one's version
+    assert names == ["query WbautoProjectAliases", "query WbautoMembersByAlias", "query WbautoMembersByAlias"]
+
+    store.add_aliases(versions[5][2], collection, ["production"])  # moved: W&B may keep its id
+    events, cursor = recorder(watch, cursor)
+    assert [(e["artifact_version_index"], e["alias"]) for e in events] == [(2, "production")]
+    store.add_aliases(versions[5][1], collection, ["production"])  # and back: a new generation, a new event
+    events, cursor = recorder(watch, cursor)
+    assert [(e["artifact_version_index"], e["alias"]) for e in events] == [(1, "production")]
 
 
 def test_collections_longer_than_a_page_are_paged_on_their_own(

@@ -54,6 +54,27 @@ def test_new_versions_of_a_long_collection(wandb_conn: LocalWandb, entity: str) 
     assert len(json.dumps(cursor)) < 8 * 1024
 
 
+def test_a_burst_of_3000_versions_in_one_second_then_a_quiet_poll_is_one_request(
+    wandb_conn: LocalWandb, entity: str
+) -> None:
+    """Versions are told new by version index, not creation time: a burst made within one second is
+    not re-listed at every poll, and the cursor holds an index, not the burst."""
+    store, recorder = wandb_conn.store, Recorder(WandbHook())
+    watch = Watch(OnCreateArtifact(scope=f"{entity}/p/model"), "new")
+    _, cursor = recorder(watch, None)
+    stamp = datetime.now(UTC).isoformat()
+    with store.transaction():
+        for _ in range(3000):
+            store.create_version(entity, "p", "model", created_at=stamp)
+    events, cursor = recorder(watch, cursor)
+    assert sorted(e["artifact_version_index"] for e in events) == list(range(3000))
+    assert len(recorder.calls) == 1 + 3000 // 100  # a short first page, then pages of 100
+    events, cursor = recorder(watch, cursor)
+    assert events == [] and len(recorder.calls) == 1
+    assert recorder.calls[0].variables["order"] == "-version_index"
+    assert len(json.dumps(cursor)) < 8 * 1024
+
+
 def test_a_version_pending_longer_than_the_listing_goes_back_is_reread_until_it_commits(
     wandb_conn: LocalWandb, entity: str
 ) -> None:
@@ -80,14 +101,14 @@ def test_aliases_added_to_a_long_collection(wandb_conn: LocalWandb, entity: str)
     watch = Watch(OnAddArtifactAlias(scope=f"{entity}/p/model", filter=ArtifactEvent.alias == "production"), "prod")
     _, cursor = recorder(watch, None)
     events, cursor = recorder(watch, cursor)
-    assert events == [] and len(recorder.calls) == 1
+    assert events == [] and len(recorder.calls) == 2  # the aliases, and the version each names
     assert len(json.dumps(cursor)) < 8 * 1024  # the aliases present: a few, whatever the number of versions
 
-    store.set_aliases(ids[30], coll, ["production"])  # moved from v20 to v30
+    store.set_aliases(ids[30], coll, ["production"])  # moved from v20 to v30 (keeping its id, as W&B may)
     store.add_aliases(ids[40], coll, ["candidate"])  # not matching the filter
     events, cursor = recorder(watch, cursor)
     assert [(e["artifact_version_index"], e["alias"]) for e in events] == [(30, "production")]
-    assert len(recorder.calls) == 2  # the aliases, then the versions of the two new ones in one request
+    assert len(recorder.calls) == 3  # the aliases, what they name, then the versions of the two new ones
     assert recorder(watch, cursor)[0] == []
 
 
@@ -104,18 +125,25 @@ def _registry(wandb_conn: LocalWandb, entity: str) -> list[int]:
     return ids
 
 
+@pytest.mark.parametrize("advanced", [True, False], ids=["advanced search", "basic search"])
 @pytest.mark.parametrize("collection", ["", "/prod"], ids=["registry", "collection"])
-def test_new_links_into_a_long_registry(wandb_conn: LocalWandb, entity: str, collection: str) -> None:
+def test_new_links_into_a_long_registry(wandb_conn: LocalWandb, entity: str, collection: str, advanced: bool) -> None:
+    """With advanced search (probed once, as the SDK does) links are read newest first: a quiet poll is
+    one small request. Without it no order may be asked for, so every link is read: 100 a request."""
     ids = _registry(wandb_conn, entity)
     store, recorder = wandb_conn.store, Recorder(WandbHook())
+    store.set_advanced_search(entity, advanced)
+    quiet = 1 if advanced else VERSIONS // 100 + 1  # the first page is short
     scope = f"{entity}/{REGISTRY}{collection}"
     watch = Watch(OnLinkArtifact(scope=scope, filter=ArtifactEvent.metadata("ok") != False), "linked")  # noqa: E712
     events, cursor = recorder(watch, None)
-    assert events == [] and len(recorder.calls) == 1
-    for _ in range(3):  # quiet: one request of one page, whatever the registry's length
+    assert events == [] and len(recorder.calls) == quiet
+    for _ in range(2 if advanced else 1):  # quiet
         events, cursor = recorder(watch, cursor)
-        assert events == [] and len(recorder.calls) == 1
+        assert events == [] and len(recorder.calls) == quiet
     assert len(json.dumps(cursor)) < 8 * 1024
+    if not advanced:
+        return
 
     store.link(ids[5], entity, REGISTRY, "staging")  # another collection of the registry
     store.link(store.create_version(entity, "p", "model"), entity, REGISTRY, "prod", aliases=["production"])
@@ -144,7 +172,7 @@ def test_a_burst_before_the_watch_begins_is_all_baseline(wandb_conn: LocalWandb,
     )
     watch = Watch(event, "a")
     events, cursor = hook.run(poll(watch, None))
-    assert events == [] and len(cursor["near_newest"]) == 12
+    assert events == [] and cursor["newest_index"] == {"model" if family == "created" else "prod": 11}
     assert hook.run(poll(watch, cursor))[0] == []
     new = store.create_version(entity, "p", "model")
     store.link(new, entity, REGISTRY, "prod")
