@@ -632,31 +632,39 @@ PROJECTS_QUERY = """query WbautoProjects($entity: String!, $cursor: String, $per
   models(entityName: $entity, after: $cursor, first: $perPage) {
     edges { node { name } } pageInfo { endCursor hasNextPage } } }"""
 
-ORG_ENTITY_QUERY = """query WbautoOrgEntity($org: String!) { organization(name: $org) { orgEntity { name } } }"""
+# An organization's registries, as the SDK's FetchRegistries lists them (no filter: W&B answers
+# registries only), with the organization's own entity, whose projects they are
+REGISTRIES_QUERY = """query WbautoRegistries($organization: String!, $cursor: String, $perPage: Int) {
+  organization(name: $organization) { orgEntity { name
+    projects(after: $cursor, first: $perPage) { edges { node { name } } pageInfo { endCursor hasNextPage } } } } }"""
 
 
 def read_projects(entity: str, *, organization: bool = False, per_page: int = PAGE) -> Read[tuple[str, list[str]]]:
     """The names of an entity's projects (registries included), as ``Api().projects(entity)`` lists them.
 
-    With ``organization``, ``entity`` names an organization and its own entity (the one holding its
-    registries) is listed; the entity's name comes back with the names.
+    With ``organization``, ``entity`` names an organization and its registries are listed, as
+    ``Api().registries(organization)`` lists them; its own entity's name (whose projects they are)
+    comes back with the names.
     """
-    if organization:
-        data = yield GraphQLCall(ORG_ENTITY_QUERY, {"org": entity})
-        org_entity = (data.get("organization") or {}).get("orgEntity")
-        if not org_entity:
-            raise WandbNotFoundError(f"W&B organization {entity} does not exist or is not visible to this API key")
-        entity = org_entity["name"]
+    query, variables = (
+        (REGISTRIES_QUERY, {"organization": entity}) if organization else (PROJECTS_QUERY, {"entity": entity})
+    )
     names: list[str] = []
     cursor, followed = None, set[str]()
     while True:
-        data = yield GraphQLCall(PROJECTS_QUERY, {"entity": entity, "cursor": cursor, "perPage": per_page})
-        page = data.get("models")
-        if page is None:
-            raise WandbNotFoundError(f"W&B entity {entity} does not exist or is not visible to this API key")
+        data = yield GraphQLCall(query, {**variables, "cursor": cursor, "perPage": per_page})
+        if organization:
+            org_entity = (data.get("organization") or {}).get("orgEntity")
+            if not org_entity:
+                raise WandbNotFoundError(f"W&B organization {entity} does not exist or is not visible to this API key")
+            owner, page = org_entity["name"], org_entity["projects"]
+        else:
+            owner, page = entity, data.get("models")
+            if page is None:
+                raise WandbNotFoundError(f"W&B entity {entity} does not exist or is not visible to this API key")
         names += [edge["node"]["name"] for edge in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
-            return entity, sorted(set(names))
+            return owner, sorted(set(names))
         cursor = _next_cursor(page, followed, f"the projects of {entity}")
 
 
