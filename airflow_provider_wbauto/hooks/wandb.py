@@ -33,6 +33,7 @@ from .transport import (
     WandbError,
     WandbNotFoundError,
     base_url,
+    batched,
     extra_number,
     run_async,
     run_sync,
@@ -108,16 +109,16 @@ MEMBERSHIP_FIELDS = """id versionIndex createdAt aliases { id alias }
 MEMBERSHIPS_PAGE = """artifactMemberships(after: $cursor, first: $perPage) {
   edges { node { FIELDS } } pageInfo { endCursor hasNextPage } }""".replace("FIELDS", MEMBERSHIP_FIELDS)
 
-# A project's collections with the first page of each one's members nested: one request when
-# nothing is longer than a page, however many collections there are. Portfolios are told by
-# ``__typename``: W&B's clients send ``collectionTypes`` only on an entity's collections.
-PROJECT_MEMBERSHIPS_QUERY = """query WbautoProjectMemberships($entity: String!, $project: String!,
-  $collectionCursor: String, $perPage: Int, $cursor: String) {
+# A project's collections, then the first page of each one's members (or aliases), several collections
+# a request (aliased ``artifactCollection(name:)``, as W&B's clients read one): W&B's clients never
+# nest a paged connection in the page of collections. Portfolios are told by ``__typename``: W&B's
+# clients send ``collectionTypes`` only on an entity's collections.
+COLLECTIONS_QUERY = """query WbautoCollections($entity: String!, $project: String!, $collectionCursor: String,
+  $perPage: Int) {
   project(name: $project, entityName: $entity) {
     artifactCollections(after: $collectionCursor, first: $perPage) {
-      edges { node { __typename name PAGE } } pageInfo { endCursor hasNextPage } } } }""".replace(
-    "PAGE", MEMBERSHIPS_PAGE
-)
+      edges { node { __typename name } } pageInfo { endCursor hasNextPage } } } }"""
+COLLECTIONS_PER_REQUEST = 10  # collections whose first page one request reads
 
 MEMBERSHIPS_QUERY = """query WbautoMemberships($entity: String!, $project: String!, $collection: String!,
   $cursor: String, $perPage: Int) {
@@ -683,7 +684,7 @@ def read_memberships(
         return (yield from _members(variables, collection))
     kept = _is_portfolio if portfolios_only else None
     read: Read[list[MembershipInfo]] = _each_collection(
-        PROJECT_MEMBERSHIPS_QUERY, variables, "artifactMemberships", _members, kept
+        ("WbautoProjectMemberships", "cursor", MEMBERSHIPS_PAGE), variables, "artifactMemberships", _members, kept
     )
     return (yield from read)
 
@@ -693,26 +694,47 @@ def _is_portfolio(collection: dict[str, Any]) -> bool:
 
 
 def _each_collection(
-    query: str,
+    first_pages: tuple[str, str, str],
     variables: dict[str, Any],
     nested: str,
     rest: Callable[[dict[str, Any], str, dict[str, Any]], Read[list[T]]],
     kept: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Read[list[T]]:
     """What ``rest`` reads of every collection of a project (those ``kept`` says, when given), given
-    the first page of ``nested`` that ``query`` reads inside the page of collections: one request
-    when nothing is longer than a page."""
-    out: list[T] = []
+    the first page of its ``nested`` connection: the collections are listed, then their first pages
+    are read ``COLLECTIONS_PER_REQUEST`` collections a request (``first_pages``: the operation's name,
+    its cursor variable and the page's text)."""
+    entity, project = variables["entity"], variables["project"]
+    names: list[str] = []
     after, followed = None, set[str]()
     while True:
-        data = yield GraphQLCall(query, {**variables, "collectionCursor": after})
-        page = _project(data, variables["entity"], variables["project"])["artifactCollections"]
-        for edge in page["edges"]:
-            if kept is None or kept(edge["node"]):
-                out += yield from rest(variables, edge["node"]["name"], edge["node"][nested])
+        data = yield GraphQLCall(COLLECTIONS_QUERY, {**variables, "collectionCursor": after})
+        page = _project(data, entity, project)["artifactCollections"]
+        names += [edge["node"]["name"] for edge in page["edges"] if kept is None or kept(edge["node"])]
         if not page["pageInfo"]["hasNextPage"]:
-            return out
-        after = _next_cursor(page, followed, f"the collections of {variables['entity']}/{variables['project']}")
+            break
+        after = _next_cursor(page, followed, f"the collections of {entity}/{project}")
+    operation, cursor_name, page_text = first_pages
+
+    def first_pages_of(chunk: Sequence[str]) -> GraphQLCall:
+        decl = "".join(f", $c{i}: String!" for i in range(len(chunk)))
+        parts = " ".join(f"c{i}: artifactCollection(name: $c{i}) {{ {page_text} }}" for i in range(len(chunk)))
+        query = (
+            f"query {operation}($entity: String!, $project: String!, ${cursor_name}: String, $perPage: Int{decl}) {{"
+            f" project(name: $project, entityName: $entity) {{ {parts} }} }}"
+        )
+        return GraphQLCall(query, {**variables, cursor_name: None, **{f"c{i}": c for i, c in enumerate(chunk)}})
+
+    out: list[T] = []
+    read = batched(names, "collections", COLLECTIONS_PER_REQUEST, first_pages_of) if names else None
+    for chunk, data in (yield from read) if read else []:
+        node = _project(data, entity, project)
+        for i, name in enumerate(chunk):
+            collection = node.get(f"c{i}")
+            if collection is None:  # deleted between the two reads: nothing of it is present
+                continue
+            out += yield from rest(variables, name, collection[nested])
+    return out
 
 
 VERSION_FIELDS = """id state createdAt metadata versionIndex artifactType { name } tags { name }
@@ -893,11 +915,6 @@ COLLECTION_ALIASES_QUERY = """query WbautoCollectionAliases($entity: String!, $p
   project(name: $project, entityName: $entity) { artifactCollection(name: $collection) { name PAGE } } }""".replace(
     "PAGE", ALIASES_PAGE
 )
-PROJECT_ALIASES_QUERY = """query WbautoProjectAliases($entity: String!, $project: String!, $collectionCursor: String,
-  $aliasCursor: String, $perPage: Int) {
-  project(name: $project, entityName: $entity) {
-    artifactCollections(after: $collectionCursor, first: $perPage) {
-      edges { node { name PAGE } } pageInfo { endCursor hasNextPage } } } }""".replace("PAGE", ALIASES_PAGE)
 
 
 class AliasRef(TypedDict):
@@ -920,7 +937,8 @@ def read_aliases(entity: str, project: str, collection: str | None, per_page: in
     if collection is not None:
         refs = yield from _collection_aliases(variables, collection)
     else:
-        refs = yield from _each_collection(PROJECT_ALIASES_QUERY, variables, "aliases", _collection_aliases)
+        first_pages = ("WbautoProjectAliases", "aliasCursor", ALIASES_PAGE)
+        refs = yield from _each_collection(first_pages, variables, "aliases", _collection_aliases)
     targets = yield from _alias_targets(entity, project, [(r["collection"], r["alias"]) for r in refs])
     for ref in refs:
         ref["artifact_id"], ref["version_index"] = targets.get((ref["collection"], ref["alias"]), ("", -1))
