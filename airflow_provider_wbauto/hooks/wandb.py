@@ -22,8 +22,12 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from ..evaluation.engine import history_step
 from .capabilities import advanced_search, read_organizations
+from .run_keys import NO_KEYS, RunKeys
 from .times import parse_time
 from .transport import (
+    Batch,
+    BatchLimit,
+    BatchTooBig,
     Endpoint,
     GraphQLCall,
     Probe,
@@ -55,7 +59,9 @@ class RunInfo(TypedDict):
     history_line_count: int
     last_step: int | None  # None: listed without it (``with_last_step=False``)
     tags: list[str]
-    config: dict[str, Any]
+    group: str | None
+    job_type: str | None
+    config: dict[str, Any]  # only the keys the listing asked for (``RunKeys``)
     summary: dict[str, Any]
 
 
@@ -90,13 +96,13 @@ class MembershipInfo(_ArtifactFields):
     collection_tags: list[str]
 
 
-RUN_FIELDS = "name displayName state createdAt heartbeatAt historyLineCount tags"
+RUN_FIELDS = "name displayName state createdAt heartbeatAt historyLineCount tags group jobType"
 # historyKeys carries a run's last step with every metric key the run logged (52 KiB at a thousand
 # keys); W&B has no field for the last step alone, so runs are listed with it only when asked.
 LAST_STEP_FIELD = "historyKeys"
 
 RUNS_QUERY = """query WbautoRuns($entity: String!, $project: String!, $filters: JSONString, $order: String,
-  $cursor: String, $perPage: Int) {
+  $cursor: String, $perPage: Int DECL) {
   project(name: $project, entityName: $entity) {
     runs(filters: $filters, order: $order, after: $cursor, first: $perPage) {
       edges { node { FIELDS } cursor } pageInfo { endCursor hasNextPage } } } }"""
@@ -327,7 +333,7 @@ def read_runs(
     *,
     filters: Mapping[str, Any] | None = None,
     changed_since: str | None = None,
-    with_config: bool = False,
+    keys: RunKeys = NO_KEYS,
     with_last_step: bool = True,
     per_page: int = PAGE,
 ) -> Read[list[RunInfo]]:
@@ -335,10 +341,15 @@ def read_runs(
     ``changed_since`` when given: the runs are listed newest heartbeat first (``order: "-heartbeat_at"``,
     as the SDK documents) and the listing stops at the first page reaching past ``changed_since``, so
     a project where nothing changed costs one small request and no timestamp is ever sent to W&B.
-    Without ``with_last_step`` (``last_step`` is None) a run's size does not grow with the keys it logged."""
+    Only the config and summary ``keys`` are read (what a run filter compares). Without
+    ``with_last_step`` (``last_step`` is None) a run's size does not grow with the keys it logged."""
     server_filter = json.dumps({"$and": [runs_filter(filters)]}) if filters else None
-    fields = RUN_FIELDS + (" config summaryMetrics" if with_config else "")
+    keyed = {"configKeys": keys.config, "summaryKeys": keys.summary}
+    listed = {name: sorted(wanted) for name, wanted in keyed.items() if wanted}  # only the variables in use
+    fields = RUN_FIELDS + _keyed("config", "configKeys", keys.config)
+    fields += _keyed("summaryMetrics", "summaryKeys", keys.summary)
     fields += f" {LAST_STEP_FIELD}" if with_last_step else ""
+    query = RUNS_QUERY.replace("FIELDS", fields).replace("DECL", "".join(f", ${n}: [String!]" for n in listed))
     bound = parse_time(changed_since) if changed_since else None
     out: dict[str, RunInfo] = {}
     cursor, followed = None, set[str]()
@@ -350,8 +361,9 @@ def read_runs(
             "order": "-heartbeat_at",
             "cursor": cursor,
             "perPage": per_page,
+            **listed,
         }
-        data = yield GraphQLCall(RUNS_QUERY.replace("FIELDS", fields), variables)
+        data = yield GraphQLCall(query, variables)
         runs = _project(data, entity, project)["runs"]
         page = [_run_info(edge["node"]) for edge in runs["edges"]]
         # a run that moved up between two pages is listed twice: the first listing (newest) counts
@@ -359,6 +371,14 @@ def read_runs(
         if not runs["pageInfo"]["hasNextPage"] or (bound and any(not _heard_since(r, bound) for r in page)):
             return list(out.values())
         cursor = _next_cursor(runs, followed, f"the runs of {entity}/{project}")
+
+
+def _keyed(field: str, variable: str, keys: frozenset[str] | None) -> str:
+    """A run's config or summary in a listing: only ``keys`` (``field(keys:)``, as W&B's own clients
+    ask), the whole of it for ``None``, nothing when no key is needed."""
+    if keys is None:
+        return f" {field}"
+    return f" {field}(keys: ${variable})" if keys else ""
 
 
 def _heard_since(run: RunInfo, bound: datetime) -> bool:
@@ -403,6 +423,8 @@ def _run_info(node: dict[str, Any]) -> RunInfo:
         history_line_count=int(node.get("historyLineCount") or 0),
         last_step=_last_step(node, node["name"]) if LAST_STEP_FIELD in node else None,
         tags=list(node.get("tags") or []),
+        group=node.get("group"),
+        job_type=node.get("jobType"),
         config=config,
         summary=_json_field(node.get("summaryMetrics")),
     )
@@ -453,13 +475,19 @@ def _run_node(node: dict[str, Any], i: int, entity: str, project: str, run_id: s
     return got
 
 
+LAST_STEPS_PER_REQUEST = 5  # historyKeys carries every key a run logged: ~52 KiB a run at 1,000 keys
+
+
 def read_last_steps(entity: str, project: str, run_ids: Sequence[str], runs_per_request: int) -> Read[dict[str, int]]:
-    """Each run's last history step (-1: none yet), several runs a request."""
-    out: dict[str, int] = {}
-    for start in range(0, len(run_ids), runs_per_request):
-        batch = run_ids[start : start + runs_per_request]
+    """Each run's last history step (-1: none yet), a few runs a request (halved on a timeout or a 5xx)."""
+
+    def call(batch: Sequence[str]) -> GraphQLCall:
         variables = {"entity": entity, "project": project} | {f"n{i}": rid for i, rid in enumerate(batch)}
-        data = yield GraphQLCall(_runs_query("WbautoLastSteps", [LAST_STEP_FIELD] * len(batch)), variables)
+        return GraphQLCall(_runs_query("WbautoLastSteps", [LAST_STEP_FIELD] * len(batch)), variables)
+
+    out: dict[str, int] = {}
+    size = min(runs_per_request, LAST_STEPS_PER_REQUEST)
+    for batch, data in (yield from batched(list(run_ids), "last steps", size, call)):
         node = _project(data, entity, project)
         for i, rid in enumerate(batch):
             out[rid] = _last_step(_run_node(node, i, entity, project, rid), f"{entity}/{project}/{rid}")
@@ -569,10 +597,13 @@ def read_new_rows(
     it carries) merged by step; the lines counted are the rows read, so a run whose lines do not all
     carry a key in use has its last step read to know its windows are read (W&B's clients send no
     spec without a metric key, so the lines of a window are not counted apart). A request covers up
-    to ``runs_per_request`` runs, aliased.
+    to ``runs_per_request`` runs, aliased, and at most ``ROWS_PER_REQUEST`` rows; after a timeout or a
+    5xx, half as many runs (remembered for the connection).
     """
     reads = {rid: _Reading.of(mark) for rid, mark in marks.items()}
     out: dict[str, RowsRead] = {}
+    wanted = BatchLimit("history", _history_runs(runs_per_request, page, len(keys or ()) or 1))
+    limit: int = (yield wanted) if reads else 1
     while reads:
         unbounded = [rid for rid, r in reads.items() if r.needs_last]
         if unbounded:
@@ -581,7 +612,7 @@ def read_new_rows(
                 reads[rid].bound(lasts[rid])
         for rid in [rid for rid, r in reads.items() if r.done]:
             out[rid] = reads.pop(rid).result(keys)
-        batch = [(rid, r, r.upper(page)) for rid, r in list(reads.items())[:runs_per_request]]
+        batch = [(rid, r, r.upper(page)) for rid, r in list(reads.items())[:limit]]
         if not batch:
             break
         variables: dict[str, Any] = {"entity": entity, "project": project}
@@ -595,7 +626,12 @@ def read_new_rows(
             else:
                 fields.append(f"history(minStep: {r.at}, maxStep: {upper + 1}, samples: {page})")
         decl = ", $s{i}: [JSONString!]!" if keys else ""
-        data = yield GraphQLCall(_runs_query("WbautoHistory", fields, decl), variables)
+        query = _runs_query("WbautoHistory", fields, decl)
+        try:
+            data = yield GraphQLCall(query, variables, batch=Batch("history", len(batch)))
+        except BatchTooBig:  # timed out or a 5xx: the same windows, fewer runs a request
+            limit = max(1, len(batch) // 2)
+            continue
         node = _project(data, entity, project)
         for i, (rid, r, upper) in enumerate(batch):
             got, run = _run_node(node, i, entity, project, rid), f"{entity}/{project}/{rid}"
@@ -605,6 +641,15 @@ def read_new_rows(
                 rows = _stepped((json.loads(row) for row in got["history"]), run)
             r.took([row["_step"] for row in rows], rows, upper, page)
     return out
+
+
+ROWS_PER_REQUEST = 5000  # history rows one request may ask for: five of the SDK's 1,000-row pages
+
+
+def _history_runs(runs_per_request: int, page: int, specs: int) -> int:
+    """Runs one history request reads: ``runs_per_request``, fewer when their windows would ask for
+    more than ``ROWS_PER_REQUEST`` rows (W&B's own clients read one run, one spec a request)."""
+    return max(1, min(runs_per_request, ROWS_PER_REQUEST // (page * specs)))
 
 
 def read_history(

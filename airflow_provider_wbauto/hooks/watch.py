@@ -72,6 +72,7 @@ from ..automations.scopes import Scope
 from ..evaluation.mongo import matches
 from .cursors import Cursor, NewestCursor, RunCursor, RunEntry, Tagged
 from .families import Stream, stream_of
+from .run_keys import NO_KEYS, RunKeys
 from .times import parse_time, wire_time
 from .transport import Endpoint, Read, T, WandbNotFoundError
 from .wandb import (
@@ -214,7 +215,7 @@ class Snapshot:
 
     runs: list[RunInfo] | None = None
     fresh: frozenset[str] | None = None  # the runs listed that changed since the previous snapshot (None: all)
-    with_config: bool = False
+    run_keys: RunKeys = NO_KEYS  # the config and summary keys the listing carries
     history: Mapping[str, RowsRead] = field(default_factory=dict)
     members: list[MembershipInfo] | None = None
     newest: list[MembershipInfo] | None = None  # a collection's newest versions or a registry's newest links ...
@@ -249,7 +250,7 @@ def read_snapshot(
     state: SnapshotState,
     *,
     keys: frozenset[str] = frozenset(),
-    with_config: bool = False,
+    run_keys: RunKeys = NO_KEYS,
     tuning: Tuning = DEFAULT_TUNING,
 ) -> Read[tuple[Snapshot, SnapshotState]]:
     """The shared read: a run listing plus the new rows of ``keys``, or a scope's versions; for a team
@@ -264,7 +265,7 @@ def read_snapshot(
                 Scope(entity=entity, project=name),
                 state.parts.get(name) or SnapshotState(),
                 keys=keys,
-                with_config=with_config,
+                run_keys=run_keys,
                 tuning=tuning,
             )
         return Snapshot(entity=entity, parts=parts, absent=missing), SnapshotState(parts=states, started=True)
@@ -283,7 +284,7 @@ def read_snapshot(
         return Snapshot(members=members, absent=missing), state
     since = _changed_since(state.hw)
     where = not state.started and bool(keys)  # where each run stands: only a baseline for rows needs it
-    read = read_runs(entity, project, changed_since=since, with_config=with_config, with_last_step=where)
+    read = read_runs(entity, project, changed_since=since, keys=run_keys, with_last_step=where)
     runs, missing = yield from _or_nothing(read, [])
     seen = dict(state.seen) if keys else {}  # a run re-listed within MARGIN is not read again
     marks: dict[str, HistoryMark] = {}
@@ -307,7 +308,7 @@ def read_snapshot(
     # last burst at every poll) are news to no watch that saw the previous snapshot
     listed = {r["id"]: r | {"last_step": None} for r in runs}  # only the first listing has last steps
     fresh = frozenset(rid for rid, r in listed.items() if state.listed.get(rid) != r) if state.started else None
-    snapshot = Snapshot(runs=runs, fresh=fresh, with_config=with_config, history=history, absent=missing)
+    snapshot = Snapshot(runs=runs, fresh=fresh, run_keys=run_keys, history=history, absent=missing)
     return snapshot, SnapshotState(hw=hw, seen=seen, started=True, listed=listed)
 
 
@@ -367,6 +368,8 @@ def _run_record(run: RunInfo) -> dict[str, Any]:
         "display_name": run["display_name"],
         "state": run["state"],
         "tags": run["tags"],
+        "group": run["group"],
+        "job_type": run["job_type"],
         "config": run["config"],
         "summary_metrics": run["summary"],
     }
@@ -414,7 +417,8 @@ def _poll_runs(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -> 
     hw = cursor.get("newest_heartbeat") if cursor else None
     changed_since = _changed_since(hw)
     unchanged: set[str] = set()  # listed exactly as at the previous snapshot, which this watch has seen
-    if shared is not None and shared.runs is not None and (shared.with_config or not run_filter):
+    needed = RunKeys.of(run_filter)
+    if shared is not None and shared.runs is not None and shared.run_keys.covers(needed):
         runs, missing, fresh = shared.runs, shared.absent, shared.fresh
         if fresh is not None:  # only what changed needs matching and reading: the rest is as this watch left it
             unchanged = {r["id"] for r in runs if r["id"] not in fresh}
@@ -425,11 +429,11 @@ def _poll_runs(watch: Watch, stored: Cursor | None, shared: Snapshot | None) -> 
                 *project_of(scope),
                 filters=run_filter or None,
                 changed_since=changed_since,
-                with_config=bool(run_filter),
+                keys=needed,
                 with_last_step=first and isinstance(event, OnRunMetric),  # where runs stand at the baseline
             ),
             [],
-        )  # config and summary travel only when a run filter needs them
+        )  # config and summary keys travel only when a run filter compares them
     runs = [r for r in runs if matches(run_filter, _run_record(r))]
     # An unseen run is new (read from its first step, or its state is news) when it appeared after
     # the last poll; at the first poll, when ``since`` says so.

@@ -14,18 +14,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import time
 from collections.abc import AsyncIterator, Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import reduce
 
 from ..automations.events import Event, OnRunMetric
+from ..hooks.run_keys import NO_KEYS, RunKeys
 from ..hooks.wandb import WandbHook
 from ..hooks.watch import Snapshot, SnapshotState, read_snapshot, stream_of
 
 log = logging.getLogger(__name__)
 
 
-Need = tuple[str | None, bool]  # the metric whose rows a watch reads, and whether its run filter needs config
+Need = tuple[
+    str | None, RunKeys
+]  # the metric whose rows a watch reads, and the config/summary keys its run filter reads
 
 
 def pause(interval: float, started: float) -> float:
@@ -36,15 +41,17 @@ def pause(interval: float, started: float) -> float:
 
 
 def needs(event: Event) -> Need:
-    """What a watch needs a shared read to hold: its metric's rows, and run config for a run filter."""
+    """What a watch needs a shared read to hold: its metric's rows, and the config and summary keys its
+    run filter compares."""
     metric = event.filter.metric.name if isinstance(event, OnRunMetric) else None
-    return metric, bool(getattr(event.filter, "run", None))
+    return metric, RunKeys.of(getattr(event.filter, "run", None))
 
 
-def wants(needs: Iterable[Need]) -> tuple[frozenset[str], bool]:
-    """What a shared read holds for the watches on it: the metric keys to read rows of, and config."""
+def wants(needs: Iterable[Need]) -> tuple[frozenset[str], RunKeys]:
+    """What a shared read holds for the watches on it: the metric keys to read rows of, and the config
+    and summary keys of their run filters."""
     listed = list(needs)
-    return frozenset(m for m, _ in listed if m), any(c for _, c in listed)
+    return frozenset(m for m, _ in listed if m), reduce(operator.or_, (k for _, k in listed), NO_KEYS)
 
 
 @dataclass(frozen=True)
@@ -71,10 +78,10 @@ class _Reader:
         stream, scope = stream_of(self.event), self.event.scope
         while True:
             started = time.monotonic()
-            keys, with_config = wants(self.needs.values())
+            keys, run_keys = wants(self.needs.values())
             try:
                 snapshot, state = await hook.arun(
-                    read_snapshot(stream, scope, state, keys=keys, with_config=with_config, tuning=hook.tuning)
+                    read_snapshot(stream, scope, state, keys=keys, run_keys=run_keys, tuning=hook.tuning)
                 )
                 read = SharedRead(self.latest.seq + 1, snapshot)
             except Exception as exc:  # each trigger decides: an outage is waited out, anything else fails it

@@ -48,6 +48,7 @@ from ..automations.events import Event, event_from_json
 from ..hooks import state_store
 from ..hooks.actions import PROCESSED_KEY
 from ..hooks.cursors import stored_cursor, stored_ids
+from ..hooks.run_keys import RunKeys
 from ..hooks.wandb import WandbHook
 from ..hooks.watch import (
     Snapshot,
@@ -129,8 +130,8 @@ class _Stream:
     needs: dict[int, Need] = field(default_factory=dict)  # per subscriber
     deposits: dict[tuple[str, int], dict[tuple[int, str], _Deposit]] = field(default_factory=dict)
 
-    def wants(self) -> tuple[frozenset[str], bool]:
-        """The metric keys to read rows of, and whether any run filter needs config and summary."""
+    def wants(self) -> tuple[frozenset[str], RunKeys]:
+        """The metric keys to read rows of, and the config and summary keys of the run filters."""
         return wants(self.needs.values())
 
 
@@ -265,12 +266,10 @@ class WandbStreamProducer(SharedStreamProducer):
         state, seq = SnapshotState(), 0
         while True:
             started = time.monotonic()
-            keys, with_config = shared.wants()
+            keys, run_keys = shared.wants()
             try:
                 snapshot, state = await hook.arun(
-                    read_snapshot(
-                        self.stream, self.scope, state, keys=keys, with_config=with_config, tuning=hook.tuning
-                    )
+                    read_snapshot(self.stream, self.scope, state, keys=keys, run_keys=run_keys, tuning=hook.tuning)
                 )
             except Exception as exc:  # an outage must not end the stream: every watcher would stop
                 log.warning("Shared W&B read of %s failed, retrying in %.0f s: %s", self.scope, self.interval, exc)

@@ -122,9 +122,7 @@ def test_runs_re_listed_unchanged_are_news_to_no_watch_in_step_with_the_snapshot
     ] + [OnRunState(scope=f"{entity}/p", filter=RunEvent.state == "FAILED")]
     watches = [Watch(e, f"a{i}") for i, e in enumerate(events)]
     state = SnapshotState()
-    snapshot, state = hook.run(
-        read_snapshot("runs", watches[0].event.scope, state, keys=frozenset({"loss"}), with_config=True)
-    )
+    snapshot, state = hook.run(read_snapshot("runs", watches[0].event.scope, state, keys=frozenset({"loss"})))
     alone = [hook.run(poll(w, None))[1] for w in watches]
     shared = [hook.run(poll(w, None, snapshot))[1] for w in watches]
     assert alone == shared
@@ -132,9 +130,7 @@ def test_runs_re_listed_unchanged_are_news_to_no_watch_in_step_with_the_snapshot
         if step == 1:
             store.log(entity, "p", "r2", [{"loss": 3.0}])
             store.set_state(entity, "p", "r4", "failed")
-        snapshot, state = hook.run(
-            read_snapshot("runs", watches[0].event.scope, state, keys=frozenset({"loss"}), with_config=True)
-        )
+        snapshot, state = hook.run(read_snapshot("runs", watches[0].event.scope, state, keys=frozenset({"loss"})))
         assert snapshot.runs is not None and len(snapshot.runs) == 20  # every run listed again ...
         assert snapshot.fresh == ({"r2", "r4"} if step == 1 else set())  # ... and only these changed
         fired = []

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_wbauto.automations import OnRunMetric, RunEvent
+from airflow_provider_wbauto.hooks.transport import forget_endpoint
 from airflow_provider_wbauto.hooks.wandb import HistoryMark, RowsRead, WandbHook, read_new_rows
 from airflow_provider_wbauto.hooks.watch import SnapshotState, Watch, poll, read_snapshot
 from airflow_provider_wbauto.local import LocalWandb
@@ -91,3 +92,27 @@ def test_a_run_taken_where_it_stands_reads_no_rows(wandb_conn: LocalWandb, entit
     assert got == {run: RowsRead(5, 4, 5, frozenset({"loss"}), []) for run in marks}
     (call,) = recorder.calls
     assert call.query.startswith("query WbautoLastSteps") and list(call.variables.values())[2:] == ["unlisted"]
+
+
+def test_a_history_request_that_fails_is_asked_again_in_halves_and_the_halves_are_kept(
+    wandb_conn: LocalWandb, entity: str
+) -> None:
+    """A 503 to a request of 4 runs' windows is not resent as is: the runs are read 2 a request, and
+    the next read of the connection starts at 2; the rows are those a whole read gives."""
+    store, hook = wandb_conn.store, WandbHook(runs_per_request=4)
+    for r in range(4):
+        store.upsert_run(entity, "p", f"r{r}")
+        store.log(entity, "p", f"r{r}", _rows(0, 3, 1))
+    marks = {f"r{r}": HistoryMark(-1, 0, 3) for r in range(4)}
+    wandb_conn.inject(mode="status", status=503, path="/graphql", count=1)
+    recorder = Recorder(hook)
+    try:
+        got = recorder.run(read_new_rows(entity, "p", marks, ["loss"], 1000, 4))
+        runs_asked = [len([v for v in c.variables if v.startswith("n")]) for c in recorder.calls]
+        assert runs_asked == [4, 2, 2]
+        rows = {rid: [row["_step"] for row in r.rows] for rid, r in got.items()}
+        assert rows == {f"r{r}": [0, 1, 2] for r in range(4)}
+        recorder.run(read_new_rows(entity, "p", marks, ["loss"], 1000, 4))
+        assert [len([v for v in c.variables if v.startswith("n")]) for c in recorder.calls] == [2, 2]
+    finally:
+        forget_endpoint(hook.endpoint)  # the session's server: later tests start from the default again

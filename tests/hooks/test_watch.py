@@ -20,6 +20,7 @@ from airflow_provider_wbauto.automations import (
     OnRunState,
     RunEvent,
 )
+from airflow_provider_wbauto.hooks.run_keys import RunKeys
 from airflow_provider_wbauto.hooks.transport import GraphQLCall
 from airflow_provider_wbauto.hooks.wandb import WandbHook, read_memberships
 from airflow_provider_wbauto.hooks.watch import Watch, normalise_since, poll
@@ -245,6 +246,31 @@ def test_run_filters_on_name_and_config_select_the_runs(hook: WandbHook, wandb_c
         store.log(entity, "p", run, rows([0.1]))
     events, _ = hook.run(poll(watch, cursor))
     assert [e["run_id"] for e in events] == ["a"]
+
+
+def test_a_run_listing_carries_only_the_config_and_summary_keys_a_filter_compares(
+    hook: WandbHook, wandb_conn: LocalWandb, entity: str
+) -> None:
+    """W&B warns a run's summary reaches 771 KB: a filter on ``config.lr`` and ``summary_metrics.acc``
+    asks for those keys alone (``config(keys:)``, ``summaryMetrics(keys:)``, as W&B's clients do),
+    and a filter on ``group`` or ``job_type`` compares the run's own (never all runs left out)."""
+    store = wandb_conn.store
+    big = {f"k{i}": "x" * 100 for i in range(200)}
+    for name, lr, group in (("a", 0.01, "g1"), ("b", 0.5, "g1"), ("c", 0.01, "g2")):
+        store.upsert_run(entity, "p", name, config={"lr": lr, **big}, summary={"acc": 0.9, **big}, group=group)
+    run_filter = (RunEvent.config("lr") < 0.1) & (RunEvent.summary("acc") > 0.5) & (RunEvent.group == "g1")
+    watch = Watch(OnRunState(scope=f"{entity}/p", filter=run_filter & (RunEvent.state == "FAILED")), "a")
+    recorder = Recorder(hook)
+    _, cursor = recorder(watch, None)
+    (listing,) = recorder.calls
+    assert "config(keys: $configKeys)" in listing.query and "summaryMetrics(keys: $summaryKeys)" in listing.query
+    assert (listing.variables["configKeys"], listing.variables["summaryKeys"]) == (["lr"], ["acc"])
+    for run in ("a", "b", "c"):
+        store.set_state(entity, "p", run, "failed")
+    events, _ = recorder(watch, cursor)
+    assert [e["run_id"] for e in events] == ["a"]
+    runs = hook.runs(entity, "p", keys=RunKeys.of(run_filter.to_dict()))
+    assert all(set(r["config"]) == {"lr"} and set(r["summary"]) == {"acc"} for r in runs)
 
 
 def test_a_watch_polled_by_a_hook_reads_history_as_the_hook_is_tuned(wandb_conn: LocalWandb, entity: str) -> None:
