@@ -21,8 +21,8 @@ from airflow_provider_wbauto.automations import (
     RunEvent,
 )
 from airflow_provider_wbauto.hooks.run_keys import RunKeys
-from airflow_provider_wbauto.hooks.transport import GraphQLCall
-from airflow_provider_wbauto.hooks.wandb import WandbHook, read_memberships
+from airflow_provider_wbauto.hooks.transport import GraphQLCall, WandbError
+from airflow_provider_wbauto.hooks.wandb import HistoryMark, WandbHook, read_memberships, read_new_rows
 from airflow_provider_wbauto.hooks.watch import Watch, normalise_since, poll
 from airflow_provider_wbauto.local import LocalWandb
 
@@ -293,3 +293,35 @@ def test_a_watch_polled_by_a_hook_reads_history_as_the_hook_is_tuned(wandb_conn:
         counts[page] = len(history)
         assert all(len([v for v in c.variables if v.startswith("n")]) <= per_request for c in history)
     assert counts == {1000: 1, 2: 2 * 3}  # 5 rows a run: pages of 2, 2 and 1, one run a request
+
+
+def test_history_steps_sent_as_floats_are_those_steps_everywhere(
+    hook: WandbHook, wandb_conn: LocalWandb, entity: str
+) -> None:
+    """The strict backend sends odd steps as floats (``3.0``), as wandb-core says W&B does at times: a
+    metric crossing at step 3 fires at step 3, the cursor and the rows read hold ints; before, the
+    row was skipped and nothing fired, with no error. A step that is not whole names the run."""
+    store = wandb_conn.store
+    store.upsert_run(entity, "p", "r")
+    watch = Watch(OnRunMetric(scope=f"{entity}/p", filter=RunEvent.metric("loss") < 0.5), "a")
+    _, cursor = hook.run(poll(watch, None))
+    store.log(entity, "p", "r", rows([1.0, 1.0, 1.0, 0.1, 1.0, 1.0]))
+    spec = json.dumps({"keys": ["_step", "loss"], "minStep": 0, "maxStep": 5, "samples": 10})
+    raw = hook.query(
+        "query Q($e: String!, $p: String!, $s: [JSONString!]!) { project(name: $p, entityName: $e) {"
+        ' run(name: "r") { sampledHistory(specs: $s) } } }',
+        {"e": entity, "p": "p", "s": [spec]},
+    )
+    assert [row["_step"] for row in raw["project"]["run"]["sampledHistory"][0]] == [0, 1.0, 2, 3.0, 4, 5.0]
+    events, cursor = hook.run(poll(watch, cursor))
+    assert [(e["run_id"], e["step"]) for e in events] == [("r", 3)]
+    assert type(cursor["runs"]["r"]["last_step"]) is int and cursor["runs"]["r"]["last_step"] == 5
+    got = hook.history(entity, "p", {"r": (0, 5)}, keys=["loss"])["r"]  # what the UI's picture reads
+    assert [row["_step"] for row in got] == list(range(6)) and all(type(row["_step"]) is int for row in got)
+
+    answer = {"project": {"r0": {"sampledHistory": [[{"_step": 2.5, "loss": 0.1}]]}}}  # no server sends this
+    read = read_new_rows(entity, "p", {"r": HistoryMark(1, 2, 3)}, ["loss"], 10, 1)
+    next(read)  # how many runs a request
+    with pytest.raises(WandbError, match=rf"W&B run {entity}/p/r: a history row's _step must be a whole number"):
+        read.send(1)
+        read.send(answer)
