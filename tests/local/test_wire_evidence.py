@@ -184,16 +184,19 @@ def _scenarios(rec: Recorder) -> dict[str, Callable[[], Any]]:
             "capabilities.read_capabilities": lambda: rec.drive(
                 "capabilities.read_capabilities", caps.read_capabilities([ENTITY])
             ),
+            "capabilities.read_diagnosis": lambda: rec.drive("capabilities.read_diagnosis", caps.read_diagnosis()),
         }
     marks = {"r0": HistoryMark(step=3, lines=4, lines_now=12), "r1": HistoryMark(step=None, lines=None, lines_now=12)}
     return probes | {
         "test_connection": connection,
         "read_runs": lambda: [
-            rec.drive("read_runs", hooks_wandb.read_runs(ENTITY, p, **kwargs))
+            rec.drive("read_runs", hooks_wandb.read_runs(ENTITY, p, **kwargs))  # type: ignore[arg-type]
             for kwargs in (
                 {},
-                {"per_page": 1, "keys": RunKeys(frozenset({"lr"}), frozenset({"acc"}))},
+                {"per_page": 1, "keys": RunKeys.of({"config.lr": {"$gt": 0}, "summary_metrics.loss": {"$lt": 1}})},
+                {"per_page": 1, "keys": RunKeys(config=None, summary=None)},
                 {"filters": {"display_name": {"$regex": "^sweep-"}}, "with_last_step": False},
+                {"changed_since": "2000-01-01T00:00:00Z", "per_page": 1},
             )
         ],
         "read_run_state": lambda: rec.drive("read_run_state", hooks_wandb.read_run_state(ENTITY, p, "r0")),
@@ -280,9 +283,9 @@ def test_every_read_generator_is_covered(provider_requests: list[tuple[str, Sent
 
 
 # Items the provider still sends with no evidence (issue 25 is fixing them): each must still be sent,
-# so the list only shrinks; when it is empty, LocalWandb can start strict (LENIENT_BY_DEFAULT).
+# so the list only shrinks; when it is empty, LocalWandb can check by default (EVIDENCE_CHECK_BY_DEFAULT).
 KNOWN_VIOLATIONS = {
-        # the registry links' order: value form to add with the SDK's evidence for the string sent
+    # the registry links' order: value form to add with the SDK's evidence for the string sent
     'orgEntity.artifactMemberships(order)="-acm_created_at"',
 }
 
