@@ -327,6 +327,9 @@ def _next_cursor(page: dict[str, Any], followed: set[str], what: str) -> str:
     return cursor
 
 
+RUNS_FIRST_PAGE = 10  # what a quiet poll of a project's runs lists, newest heartbeat first
+
+
 def read_runs(
     entity: str,
     project: str,
@@ -360,7 +363,7 @@ def read_runs(
             "filters": server_filter,
             "order": "-heartbeat_at",
             "cursor": cursor,
-            "perPage": per_page,
+            "perPage": min(RUNS_FIRST_PAGE, per_page) if bound and cursor is None else per_page,
             **listed,
         }
         data = yield GraphQLCall(query, variables)

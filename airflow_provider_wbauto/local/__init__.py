@@ -24,10 +24,10 @@ from .store import Store, StoreError
 
 __all__ = ["FixtureError", "LocalWandb", "Store", "StoreError", "load", "load_file"]
 
-# The evidence check is the server's default; LocalWandb starts servers without it until the provider
-# sends nothing outside the evidence (issue 25: flipped once the whole suite passes with it).
-# WBAUTO_LOCAL_EVIDENCE_CHECK=1 or 0 overrides it, to run a suite either way.
-EVIDENCE_CHECK_BY_DEFAULT = os.environ.get("WBAUTO_LOCAL_EVIDENCE_CHECK", "0") == "1"
+# The evidence check is on by default: a request no real W&B client sends is refused, as W&B refuses
+# an invalid query, so no test can pass on a request W&B would not take.
+# WBAUTO_LOCAL_EVIDENCE_CHECK=0 turns it off, to run a suite either way.
+EVIDENCE_CHECK_BY_DEFAULT = os.environ.get("WBAUTO_LOCAL_EVIDENCE_CHECK", "1") == "1"
 
 
 class LocalWandb:

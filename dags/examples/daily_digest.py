@@ -6,7 +6,7 @@ from _settings import ENTITY, PROJECT
 from airflow.sdk import DAG, task
 
 from airflow_provider_wbauto.hooks.slack import SlackNotificationHook, slack_message
-from airflow_provider_wbauto.hooks.wandb import WandbHook
+from airflow_provider_wbauto.hooks.wandb import RunKeys, WandbHook
 from airflow_provider_wbauto.tables import aligned
 
 KEY_METRICS = ("loss", "val_accuracy")
@@ -36,7 +36,7 @@ with DAG("wandb_daily_digest", schedule="@daily", start_date=pendulum.datetime(2
 
     @task
     def send_digest() -> int:
-        runs = WandbHook().runs(ENTITY, PROJECT, with_config=True)
+        runs = WandbHook().runs(ENTITY, PROJECT, keys=RunKeys(summary=frozenset(KEY_METRICS)))  # those keys only
         table = digest_table(runs)
         message = f"{len(runs)} run(s) in {ENTITY}/{PROJECT}:\n```{table}```"
         SlackNotificationHook().send(slack_message(f"W&B daily digest: {ENTITY}/{PROJECT}", message, "INFO", []))

@@ -124,20 +124,40 @@ def test_a_quiet_project_costs_one_small_request_and_changes_read_only_new_rows_
     recorder = Recorder(hook)
     _, cursor = recorder(watch, None)
 
-    for _ in range(3):  # nothing changed: one request, never history
+    for _ in range(3):  # nothing changed: the listing only (all 30 heartbeats are within the margin)
         events, cursor = recorder(watch, cursor)
-        assert events == [] and len(recorder.calls) == 1
-        assert recorder.calls[0].query.startswith("query WbautoRuns")
+        assert events == [] and [c.variables["perPage"] for c in recorder.calls] == [10, 100]
+        assert all(c.query.startswith("query WbautoRuns") for c in recorder.calls)
 
     store.log(entity, "p", "r7", rows([0.1, 0.1, 0.1], first=50))
     events, cursor = recorder(watch, cursor)
     assert [(e["run_id"], e["step"]) for e in events] == [("r7", 52)]
-    _, history_call = recorder.calls
+    *_, history_call = recorder.calls
     assert "r7" in history_call.variables.values() and len([v for v in history_call.variables if v[0] == "n"]) == 1
     (loss,) = [json.loads(s) for s in history_call.variables["s0"]]  # the metric only: no spec of _step alone
     assert loss["keys"] == ["_step", "loss"]
     assert loss["minStep"] == 50 and loss["maxStep"] == 50 + hook.tuning.history_page - 1
     assert "historyKeys" not in recorder.calls[0].query  # the listing's size does not grow with the keys logged
+
+
+def test_a_quiet_poll_of_a_long_project_lists_ten_runs(hook: WandbHook, wandb_conn: LocalWandb, entity: str) -> None:
+    """Runs are listed newest heartbeat first and the listing stops at the first page reaching past the
+    cursor: 200 runs heard from a minute apart cost one request of 10 runs, whatever their number."""
+    store = wandb_conn.store
+    start = datetime.now(UTC) - timedelta(hours=4)
+    with store.transaction():
+        for i in range(200):
+            store.upsert_run(entity, "p", f"r{i}", created_at=(start + timedelta(minutes=i)).isoformat())
+    watch = Watch(OnRunState(scope=f"{entity}/p", filter=RunEvent.state == "FAILED"), "a")
+    recorder = Recorder(hook)
+    _, cursor = recorder(watch, None)
+    events, cursor = recorder(watch, cursor)
+    (listing,) = recorder.calls
+    assert events == [] and listing.variables["perPage"] == 10 and listing.variables["order"] == "-heartbeat_at"
+    assert listing.variables["filters"] is None  # no heartbeat filter, no timestamp sent
+    store.set_state(entity, "p", "r7", "failed")  # an old run fails: its heartbeat is now the newest
+    events, cursor = recorder(watch, cursor)
+    assert [e["run_id"] for e in events] == ["r7"] and len(recorder.calls) == 1
 
 
 def test_a_quiet_project_of_aliases_costs_a_few_requests(hook: WandbHook, wandb_conn: LocalWandb, entity: str) -> None:

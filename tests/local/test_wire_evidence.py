@@ -282,14 +282,6 @@ def test_every_read_generator_is_covered(provider_requests: list[tuple[str, Sent
     assert scenarios - sent_by - {"read_versions_by_id"} <= set(), f"scenarios that sent nothing: {scenarios - sent_by}"
 
 
-# Items the provider still sends with no evidence (issue 25 is fixing them): each must still be sent,
-# so the list only shrinks; when it is empty, LocalWandb can check by default (EVIDENCE_CHECK_BY_DEFAULT).
-KNOWN_VIOLATIONS = {
-    # the registry links' order: value form to add with the SDK's evidence for the string sent
-    'orgEntity.artifactMemberships(order)="-acm_created_at"',
-}
-
-
 def test_every_provider_request_is_on_evidence(
     provider_requests: list[tuple[str, Sent]], evidence: ev.Evidence
 ) -> None:
@@ -297,11 +289,8 @@ def test_every_provider_request_is_on_evidence(
     for name, call in provider_requests:
         for line in ev.violations(call.query, call.variables):
             found.setdefault(line, set()).add(f"{name} ({call.operation})")
-    new = {line: by for line, by in found.items() if line.split(": ", 1)[0] not in KNOWN_VIOLATIONS}
-    report = "\n".join(f"  {line}  <- {', '.join(sorted(by))}" for line, by in sorted(new.items()))
-    assert not new, f"requests with items no real W&B client sends:\n{report}"
-    fixed = KNOWN_VIOLATIONS - {line.split(": ", 1)[0] for line in found}
-    assert not fixed, f"no longer sent: take them off KNOWN_VIOLATIONS: {sorted(fixed)}"
+    report = "\n".join(f"  {line}  <- {', '.join(sorted(by))}" for line, by in sorted(found.items()))
+    assert not found, f"requests with items no real W&B client sends:\n{report}"
 
 
 def test_every_provider_read_is_answered(recorded: Recorder) -> None:
