@@ -88,9 +88,11 @@ def test_org_scope_watches_the_registries_including_one_created_later(wandb_conn
     store.link(model, entity, "wandb-registry-model", "mnist", aliases=["production"])
     data = store.create_version(entity, "mnist", "train-set", type="dataset")
     store.link(data, entity, "wandb-registry-dataset", "mnist-train", aliases=["production"])  # a new registry
+    store.add_aliases(data, store.collection_id(entity, "mnist", "train-set"), ["production"])  # not a registry
     events, cursor = hook.run(poll(watch, cursor))
     assert sorted((e["project_name"], e["artifact_version_string"]) for e in events) == [
         ("wandb-registry-dataset", f"{entity}/wandb-registry-dataset/mnist-train:v0"),
         ("wandb-registry-model", f"{entity}/wandb-registry-model/mnist:v0"),
-    ]
+    ]  # the organization's registries, listed as the SDK lists them: never its entity's other projects
+    assert sorted(cursor["projects"]) == ["wandb-registry-dataset", "wandb-registry-model"]
     assert hook.run(poll(watch, cursor))[0] == []
