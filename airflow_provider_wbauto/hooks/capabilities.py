@@ -178,7 +178,7 @@ def read_plan(capabilities: Capabilities) -> dict[str, str]:
         f'orgEntity.artifactMemberships(order: "{LINK_TIME_ORDER}") newest first, down to the cursor '
         "(advanced search{})"
     )
-    full = "each registry collection's memberships read in full, O(links) a poll (no advanced search{})"
+    full = "orgEntity.artifactMemberships of the registry read in full, O(links) a poll (no advanced search{})"
     if not capabilities.advanced_search:
         links = full.format("")
     elif not slow:
@@ -194,7 +194,10 @@ def read_plan(capabilities: Capabilities) -> dict[str, str]:
         ),
         "created versions": 'each collection\'s artifacts(order: "-version_index") newest first, down to the cursor',
         "registry links": links,
-        "aliases": "each collection's aliases, compared as (alias, version) pairs with the last poll",
+        "aliases": (
+            "each collection's aliases, 10 collections a request, and the version each names "
+            "(artifactCollectionMembership(name:), 50 a request): (alias, version) pairs compared with the last poll"
+        ),
         "tags": "each collection's versions and their tags, compared with the last poll",
         "unlinks": "each collection's memberships read in full; a link gone since the last poll is an unlink",
     }
