@@ -3,7 +3,9 @@
 The automations are the DAGs tagged ``wandb-automation``, each carrying its spec in its docs. They
 are read from Airflow's REST API when one is configured (``airflow_url`` and a token, or the
 environment's ``WBAUTO_AIRFLOW_URL`` with ``WBAUTO_AIRFLOW_TOKEN`` or ``WBAUTO_AIRFLOW_USERNAME`` /
-``WBAUTO_AIRFLOW_PASSWORD``), else by parsing the DAGs folder.
+``WBAUTO_AIRFLOW_PASSWORD``), else by parsing the DAGs folder as Airflow's DAG processor does (the
+folder and the plugins folder on ``sys.path``, ``.airflowignore``, safe mode); the files that failed
+to import are in ``Api.import_errors`` after each listing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 
 from .automations.automation import Automation
+from .discovery import parse_dags
 from .factory import TAG, automation_of_spec, spec_from_docs
 
 PAGE = 100
@@ -51,6 +54,8 @@ class Api:
         self._password = password or os.environ.get("WBAUTO_AIRFLOW_PASSWORD")
         self.dags_folder = dags_folder
         self.timeout = timeout
+        self.import_errors: dict[str, str] = {}
+        """The DAG files the last parse of the folder could not import: file -> its error, on one line."""
 
     def __repr__(self) -> str:
         return f"Api(airflow_url={self.airflow_url!r})"
@@ -79,7 +84,9 @@ class Api:
         for automation in everything:
             if automation.name == name:
                 return automation
-        raise KeyError(f"no automation named {name!r}; there are: {', '.join(a.name for a in everything) or 'none'}")
+        failed = f" ({len(self.import_errors)} DAG file(s) failed to import)" if self.import_errors else ""
+        there = ", ".join(a.name for a in everything) or "none"
+        raise KeyError(f"no automation named {name!r}; there are: {there}{failed}")
 
     # -- sources ------------------------------------------------------------------------------
 
@@ -91,10 +98,9 @@ class Api:
                 yield automation_of_spec(spec)
 
     def _folder_docs(self) -> Iterator[str | None]:
-        from airflow.dag_processing.dagbag import DagBag
-
-        bag = DagBag(dag_folder=self.dags_folder)
-        for dag in bag.dags.values():
+        parsed = parse_dags(self.dags_folder)
+        self.import_errors = parsed.errors
+        for dag in parsed.dags:
             if TAG in (dag.tags or ()):
                 yield dag.doc_md
 

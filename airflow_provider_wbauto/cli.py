@@ -2,6 +2,8 @@
 
 ``wbauto automations list [--project e/p] [--entity e] [--json]``: the automations Airflow knows.
 ``wbauto automations dry-run NAME-or-FILE --since ISO [--until ISO]``: what one would have fired.
+Both parse the DAGs folder as Airflow does; a DAG file that fails to import is named on stderr with
+its error, and the command exits 2 (after listing, or dry-running, what the other files save).
 ``wbauto doctor [--conn-id ID] [--organization ORG]``: the W&B server a connection reaches, its version
 and features, the API key's viewer, and the read plan each event family will use there.
 """
@@ -78,31 +80,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="probe this organization's advanced registry search (repeatable; default: the viewer's entity's)",
     )
     args = parser.parse_args(argv)
+    failed: dict[str, str] = {}  # DAG files that failed to import, as the commands parsed them
     try:
         if args.group == "doctor":
             return _doctor(args)
-        return _dry_run(args) if args.command == "dry-run" else _list(args)
+        code = _dry_run(args, failed) if args.command == "dry-run" else _list(args, failed)
     except (ValueError, RuntimeError, KeyError, WandbError, AirflowNotFoundException) as exc:
+        _report(failed)
         print(f"wbauto: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
         return 2
+    _report(failed)
+    return 2 if failed else code
 
 
-def _list(args: argparse.Namespace) -> int:
+def _report(failed: dict[str, str]) -> None:
+    """Each DAG file that failed to import, with its error, on stderr: a listing without it is incomplete."""
+    for file, error in failed.items():
+        print(f"wbauto: {file} failed to import: {error}", file=sys.stderr)
+
+
+def _list(args: argparse.Namespace, failed: dict[str, str]) -> int:
     api = Api(airflow_url=args.airflow_url, dags_folder=args.dags_folder)
     with contextlib.redirect_stdout(sys.stderr):  # Airflow logs while parsing: keep stdout for the listing
         found = api.project(args.project).automations() if args.project else api.automations(entity=args.entity)
+    failed.update(api.import_errors)
     print(json.dumps([row(a) for a in found], indent=2) if args.json else table(found))
     return 0
 
 
-def _dry_run(args: argparse.Namespace) -> int:
+def _dry_run(args: argparse.Namespace, failed: dict[str, str]) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         if os.path.isfile(args.target):  # a DAG file: every automation it saves
-            chosen = Api(dags_folder=args.target).automations()
+            api = Api(dags_folder=args.target)
+            chosen = api.automations()
+            failed.update(api.import_errors)
             if not chosen:
-                raise ValueError(f"{args.target} saves no automation")
+                raise ValueError(f"{args.target} " + ("failed to import" if failed else "saves no automation"))
         else:
-            chosen = [Api(airflow_url=args.airflow_url, dags_folder=args.dags_folder).automation(args.target)]
+            api = Api(airflow_url=args.airflow_url, dags_folder=args.dags_folder)
+            try:
+                chosen = [api.automation(args.target)]
+            finally:
+                failed.update(api.import_errors)
     hook = WandbHook(args.conn_id)
     results = [dry_run(a, hook, since=args.since, until=args.until, progress=_bar(a.name)) for a in chosen]
     if args.json:
