@@ -34,6 +34,9 @@ class Integration(_Frozen):
     def wire_id(self) -> str:
         return self.conn_id or "literal-webhook-url"
 
+    def __str__(self) -> str:
+        return self.conn_id or "a literal URL"  # the URL is a secret: never shown
+
     def target(self) -> tuple[str | None, str | None]:
         """``(connection id, literal URL)``: what the delivery hook is built from."""
         url = self._url()
@@ -81,6 +84,11 @@ class _Action(_Frozen):
     @abstractmethod
     def to_wire(self) -> dict[str, Any]:
         """The ``triggeredActionConfig`` W&B's SDK sends for this action."""
+
+    def __str__(self) -> str:
+        """``SendNotification to slack_default``, ``SendWebhook to my_hook``, ``DoNothing``."""
+        integration = getattr(self, "integration", None)
+        return type(self).__name__ + (f" to {integration}" if integration is not None else "")
 
 
 class SendNotification(_Action):

@@ -54,6 +54,11 @@ class NewAutomation(BaseModel):
     def scope(self) -> Scope:
         return self.event.scope
 
+    def __str__(self) -> str:
+        """``name: <event> -> <action>`` in W&B's words (without the name while it has none)."""
+        said = f"{self.event} -> {self.action}"
+        return f"{self.name}: {said}" if self.name else said
+
     def save(
         self,
         name: str | None = None,

@@ -14,6 +14,7 @@ from .actions import Action, DoNothing, SendNotification, SendWebhook
 from .expressions import FilterableField, FilterExpr
 from .metric_filters import METRIC_FILTERS, MetricChangeFilter, MetricThresholdFilter, MetricVal, MetricZScoreFilter
 from .scopes import Scope, ScopeKind
+from .words import conjoin, describe_metric, describe_mongo
 
 if TYPE_CHECKING:  # the automation module imports this one
     from .automation import NewAutomation
@@ -61,6 +62,9 @@ class StateFilter(BaseModel):
 
     def matches(self, run_state: str) -> bool:
         return state_matches(self.states, run_state)
+
+    def __str__(self) -> str:
+        return f"state in [{', '.join(self.states)}]"
 
     def __and__(self, other: FilterExpr | Mapping[str, Any]) -> RunStateFilter:
         return RunStateFilter(state=self) & other
@@ -120,12 +124,26 @@ class RunMetricFilter(_RunScopedFilter):
             "metric_filter": None,
         }
 
+    def __str__(self) -> str:
+        return conjoin(describe_metric(self.metric), self.run)
+
 
 class RunStateFilter(_RunScopedFilter):
     state: StateFilter
 
     def to_wire(self) -> dict[str, Any]:
         return {"run_filter": _run_filter_wire(self.run), "run_state_filter": {"states": self.state.states}}
+
+    def __str__(self) -> str:
+        return conjoin(str(self.state), self.run)
+
+
+def filter_words(value: RunMetricFilter | RunStateFilter | Mapping[str, Any] | None) -> str:
+    """An event's filter in W&B's words (``mean(val_loss, 3) > 0.5``, ``state in [FAILED] and
+    display_name matches ^sweep-``, ``alias matches ^prod``); no filter is ``any``."""
+    if isinstance(value, RunMetricFilter | RunStateFilter):
+        return str(value)
+    return describe_mongo(value)
 
 
 class RunEvent:
@@ -188,6 +206,11 @@ class _Event(BaseModel):
     @abstractmethod
     def filter_wire(self) -> dict[str, Any]:
         """The ``eventFilter`` W&B's SDK sends for this event (before JSON encoding)."""
+
+    def __str__(self) -> str:
+        """``OnRunMetric at acme/mnist: mean(val_loss, 3) > 0.5``; an event with no filter is its name and scope."""
+        said = filter_words(getattr(self, "filter", None))
+        return f"{type(self).__name__} at {self.scope}" + ("" if said == "any" else f": {said}")
 
     def then(self, action: Action) -> NewAutomation:
         from .automation import NewAutomation

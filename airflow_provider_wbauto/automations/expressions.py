@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .words import describe_mongo
+
 Scalar = str | int | float | bool
 
 
@@ -33,6 +35,9 @@ class FilterExpr:
         if set(self.expr) == {"$or"}:
             return FilterExpr({"$nor": self.expr["$or"]})
         return FilterExpr({"$not": self.expr})
+
+    def __str__(self) -> str:
+        return describe_mongo(self.expr)
 
 
 def _flat(expr: dict[str, Any], op: str) -> list[dict[str, Any]]:

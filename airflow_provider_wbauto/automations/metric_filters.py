@@ -60,6 +60,11 @@ class _MetricFilter(BaseModel):
 
     __rand__ = __and__
 
+    def __str__(self) -> str:
+        from .words import describe_metric
+
+        return describe_metric(self)  # type: ignore[arg-type]
+
 
 def _latest_needs_window_1(agg: str | None, **windows: int) -> None:
     if agg is None:

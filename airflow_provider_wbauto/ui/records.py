@@ -22,7 +22,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from ..automations.automation import Automation
-from ..automations.events import RunMetricFilter, RunStateFilter
+from ..automations.events import filter_words
 from ..factory import TAG, automation_of_spec, spec_from_docs
 from ..hooks.actions import event_payloads
 
@@ -118,11 +118,9 @@ class Firing:
 
 
 def describe_filter(value: Any) -> str:
-    """An event's filter in W&B's words: ``MEAN(loss) changes < 1.00%``, ``state in FAILED``, a Mongo filter."""
-    if isinstance(value, RunMetricFilter | RunStateFilter):
-        said = repr(value.metric) if isinstance(value, RunMetricFilter) else "state in " + ", ".join(value.state.states)
-        return said + (f" where run {json.dumps(value.run)}" if value.run else "")
-    return json.dumps(value) if value else "any"
+    """An event's filter in the words of ``str(event)``: ``mean(val_loss, 3) > 0.5``, ``state in [FAILED]
+    and display_name matches ^sweep-``, ``alias matches ^prod``; ``any`` when there is none."""
+    return filter_words(value)
 
 
 def automations(session: Session, readable: Collection[str], now: datetime) -> list[AutomationRecord]:

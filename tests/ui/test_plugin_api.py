@@ -108,6 +108,7 @@ def test_the_listing_and_history_of_what_fired(fired: str, client: Any) -> None:
     )  # fmt: skip
     assert (loss["fired_24h"], loss["fired_7d"]) == (2, 2) and loss["last_fired"]
     assert by_name[f"secret-{entity}-failures"]["fired_24h"] == 1  # the refused delivery emitted nothing
+    assert by_name[f"secret-{entity}-failures"]["filter"] == "state in [FAILED]"  # as str(event) says it
     assert client.get("/wbauto/api/automations", params={"project": "nobody/p"}, headers=admin).json() == {
         "automations": []
     }
