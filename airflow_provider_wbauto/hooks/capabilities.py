@@ -146,6 +146,12 @@ def read_organizations(entity: str) -> Read[list[str]]:
     return [org["name"] for org in found if org and org.get("name")]
 
 
+def organizations_of(entity: str) -> Read[list[str]]:
+    """``read_organizations`` once per endpoint and process (none, if the lookup fails)."""
+    organizations: list[str] = yield Probe(f"organizations:{entity}", lambda: read_organizations(entity), [])
+    return organizations
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What the read plan varies on, as probed (conservative where a probe failed).
@@ -223,7 +229,7 @@ def read_diagnosis(organizations: Sequence[str] | None = None) -> Read[Diagnosis
         entity = viewer.get("entity")
         organizations = []
         if entity:
-            organizations = yield Probe(f"organizations:{entity}", lambda: read_organizations(entity), [])
+            organizations = yield from organizations_of(entity)
     found = yield from read_capabilities(organizations)
     return Diagnosis(viewer, list(organizations), found)
 

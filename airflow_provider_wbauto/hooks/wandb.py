@@ -21,7 +21,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 from ..evaluation.engine import history_step
-from .capabilities import advanced_search, read_organizations
+from .capabilities import advanced_search, organizations_of
 from .run_keys import NO_KEYS, RunKeys
 from .times import parse_time
 from .transport import (
@@ -30,7 +30,6 @@ from .transport import (
     BatchTooBig,
     Endpoint,
     GraphQLCall,
-    Probe,
     Read,
     RetryPolicy,
     T,
@@ -829,7 +828,7 @@ def read_newest_versions(
 def links_ordered(entity: str) -> Read[bool]:
     """Can the links into ``entity``'s organization's registries be read newest first? Only where the
     organization has advanced search, probed as the SDK probes it before it sends any order."""
-    organizations: list[str] = yield Probe(f"organizations:{entity}", lambda: read_organizations(entity), [])
+    organizations = yield from organizations_of(entity)
     return bool(organizations) and (yield from advanced_search(organizations[0]))
 
 

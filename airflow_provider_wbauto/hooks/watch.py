@@ -801,9 +801,11 @@ class _Seen:
     def new(self, kind: _Newest, m: MembershipInfo) -> bool:
         seen = self.indices.get(m["collection"])
         if seen is not None:
+            if m["version_index"] > seen:
+                return True
             # a version linked again after an unlink may get its old index back: its link is newer
-            later = not kind.waits_for_commit and self.newest is not None
-            return m["version_index"] > seen or (later and parse_time(m[kind.stamp]) > parse_time(self.newest or ""))
+            relinked = not kind.waits_for_commit and self.newest is not None
+            return relinked and parse_time(m[kind.stamp]) > parse_time(cast(str, self.newest))
         after = _versions_since(self.newest)
         return after is None or (kind.key(m) not in self.near and _at_or_after(m[kind.stamp], after))
 

@@ -55,20 +55,20 @@ class Recorder:
     def _record(self, read: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
         """The read, passing on what the runner answers or throws in (a batch too big), keeping the
         GraphQL calls it asked for (a probe's calls are the runner's, once per process)."""
-        advance: Any = lambda: read.send(None)  # noqa: E731
+        answer: Any = None
+        thrown: Exception | None = None
         while True:
             try:
-                call = advance()
+                call = read.throw(thrown) if thrown is not None else read.send(answer)
             except StopIteration as stop:
                 return stop.value
+            thrown = None
             if isinstance(call, GraphQLCall):
                 self.calls.append(call)
             try:
-                data = yield call
+                answer = yield call
             except Exception as exc:
-                advance = lambda exc=exc: read.throw(exc)  # noqa: E731
-            else:
-                advance = lambda data=data: read.send(data)  # noqa: E731
+                thrown = exc
 
 
 @pytest.fixture
